@@ -1,0 +1,120 @@
+"""Small data sets, generated or shipped with scikit-learn; nothing downloaded.
+
+Every random function takes ``key`` keyword-only (a jax PRNG key).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["sphere", "circle", "fibonacci_sphere", "teacher_regression",
+           "separable_gaussians", "digits", "spiral"]
+
+
+def sphere(num_points: int, dim: int, *, key, radius: float = 1.0):
+    """``(n, d)`` points i.i.d. uniform on the sphere of radius ``radius`` in R^d.
+
+    Normalised Gaussians (Muller 1959).
+    """
+    if num_points < 1 or dim < 1:
+        raise ValueError(f"num_points and dim must be >= 1, got {num_points}, {dim}")
+    z = jax.random.normal(key, (num_points, dim))
+    return radius * z / jnp.linalg.norm(z, axis=1, keepdims=True)
+
+
+def circle(num_points: int):
+    """``(n, 2)`` equispaced points ``(cos 2 pi j/n, sin 2 pi j/n)`` on S^1."""
+    theta = 2 * np.pi * np.arange(num_points) / num_points
+    return jnp.asarray(np.stack([np.cos(theta), np.sin(theta)], axis=1))
+
+
+def fibonacci_sphere(num_points: int):
+    """``(n, 3)`` near-uniform Fibonacci-lattice points on S^2 (deterministic)."""
+    i = np.arange(num_points) + 0.5
+    z = 1 - 2 * i / num_points
+    phi = np.pi * (1 + 5 ** 0.5) * i
+    r = np.sqrt(1 - z ** 2)
+    return jnp.asarray(np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1))
+
+
+def teacher_regression(num_train: int, num_test: int, dim: int, *, key, noise: float = 0.0):
+    """Regression on the sphere S^{d-1} with a smooth non-linear teacher.
+
+    ``y = sin(3 <u, x>) + 0.5 <u', x>^2 + noise * eps`` with unit vectors u, u'.
+
+    Returns:
+      ``(x_train (n, d), y_train (n, 1), x_test (m, d), y_test (m, 1))``.
+    """
+    x_key, u_key, n_key = jax.random.split(key, 3)
+    x = sphere(num_train + num_test, dim, key=x_key)
+    u = sphere(2, dim, key=u_key)
+    y = jnp.sin(3 * x @ u[0]) + 0.5 * (x @ u[1]) ** 2
+    y = (y + noise * jax.random.normal(n_key, y.shape))[:, None]
+    return x[:num_train], y[:num_train], x[num_train:], y[num_train:]
+
+
+def separable_gaussians(num_points: int, dim: int, *, key, margin: float = 0.1):
+    """Linearly separable binary data: Gaussian points with |<u, x>| >= margin.
+
+    Draws ``x ~ N(0, I_d / d)``-like points (rejection keeps |<u,x>| >= margin)
+    and labels ``y = sign(<u, x>)`` in {-1, +1}.
+
+    Returns:
+      ``(x (n, d), y (n,), u (d,))``.
+    """
+    u_key, x_key = jax.random.split(key)
+    u = jax.random.normal(u_key, (dim,))
+    u = u / jnp.linalg.norm(u)
+    z = jax.random.normal(x_key, (8 * num_points + 64, dim))
+    keep = np.flatnonzero(np.abs(np.asarray(z @ u)) >= margin)
+    if keep.size < num_points:
+        raise ValueError(f"margin={margin} too large for dim={dim}")
+    x = z[keep[:num_points]]
+    return x, jnp.sign(x @ u), u
+
+
+def digits(classes=(0, 1), *, num_points: int | None = None, key=None):
+    """sklearn's 8x8 digits (shipped with scikit-learn), flattened to (n, 64).
+
+    Pixels scaled to [0, 1] then each image normalised to unit norm.
+
+    Args:
+      classes: digit classes to keep.
+      num_points: keep this many (a random subset drawn with ``key``).
+
+    Returns:
+      ``(x (n, 64), labels (n,))`` with labels the digit values.
+    """
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    mask = np.isin(data.target, classes)
+    x, labels = data.data[mask] / 16.0, data.target[mask]
+    if num_points is not None:
+        if key is None:
+            raise ValueError("key is required when num_points is given")
+        idx = np.asarray(jax.random.permutation(key, x.shape[0]))[:num_points]
+        x, labels = x[idx], labels[idx]
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return jnp.asarray(x), jnp.asarray(labels)
+
+
+def spiral(num_per_class: int, num_classes: int = 3, *, key, turns: float = 2.0,
+           noise: float = 0.05):
+    """Interleaved spiral arms in R^2, one per class (a task a linear model fails).
+
+    Arm c: ``r = t``, ``theta = 2 pi (turns * t + c / C)``, t uniform in (0, 1],
+    plus Gaussian noise of std ``noise``.
+
+    Returns:
+      ``(x (C*n, 2), labels (C*n,))``.
+    """
+    t_key, n_key = jax.random.split(key)
+    t = jax.random.uniform(t_key, (num_classes, num_per_class), minval=1e-3, maxval=1.0)
+    c = jnp.arange(num_classes)[:, None]
+    theta = 2 * jnp.pi * (turns * t + c / num_classes)
+    x = jnp.stack([t * jnp.cos(theta), t * jnp.sin(theta)], axis=-1).reshape(-1, 2)
+    x = x + noise * jax.random.normal(n_key, x.shape)
+    labels = jnp.repeat(jnp.arange(num_classes), num_per_class)
+    return x, labels

@@ -1,0 +1,167 @@
+"""Networks as pure ``(init_fn, apply_fn)`` pairs over pytrees.
+
+The protocol, written once (after ``jax.example_libraries.stax``):
+
+* ``init_fn(key) -> params``: a pytree of arrays; ``key`` is a PRNG key.
+* ``apply_fn(params, x) -> (n, 1)`` for inputs ``x: (n, d)``.
+
+Every model here is in the **NTK parameterisation** (Jacot et al. 2018,
+arXiv 1806.07572, eq. 1): all trainable weights are drawn i.i.d. N(0, 1) and
+the forward pass scales each matrix product by ``w_std / sqrt(fan_in)`` and
+each bias by ``b_std``. With this scaling the tangent kernel has a finite,
+deterministic limit as the width m -> infinity, and
+``ntkbook.ntk.infinite_ntk_fn`` gives that limit through neural-tangents'
+``stax`` with exactly the same constants.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["Model", "ACTIVATIONS", "activation_fn", "mlp", "resnet"]
+
+ACTIVATIONS: dict[str, Callable] = {
+    "relu": jax.nn.relu,
+    "tanh": jnp.tanh,
+    "erf": jax.scipy.special.erf,
+    "softplus": jax.nn.softplus,
+    "sigmoid": jax.nn.sigmoid,
+    "identity": lambda z: z,
+}
+
+
+class Model(NamedTuple):
+    """An ``(init_fn, apply_fn)`` pair plus the settings that built it."""
+
+    init_fn: Callable
+    apply_fn: Callable
+    config: dict
+
+
+def activation_fn(name: str) -> Callable:
+    """Return the activation called ``name`` (a key of ``ACTIVATIONS``)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(
+            f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}"
+        )
+    return ACTIVATIONS[name]
+
+
+def _check_positive_int(name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def mlp(
+    in_dim: int,
+    width: int,
+    depth: int,
+    *,
+    activation: str = "relu",
+    output_activation: str | None = None,
+    w_std: float = 1.0,
+    b_std: float = 0.0,
+) -> Model:
+    """Fully connected network in NTK parameterisation.
+
+    ``h_0 = x``, ``h_l = phi(w_std * W_l h_{l-1} / sqrt(n_{l-1}) + b_std * b_l)``
+    for ``l = 1..depth`` (width ``m = width``), then the linear read-out
+    ``f_lin = w_std * W_out h_depth / sqrt(m) + b_std * b_out`` and
+    ``f = psi(f_lin)`` where ``psi`` is ``output_activation`` (identity when
+    None). ``W_l ~ N(0, 1)`` entrywise; biases ``b_l ~ N(0, 1)`` (omitted from
+    ``params`` when ``b_std == 0``).
+
+    Args:
+      in_dim: input dimension d.
+      width: hidden width m.
+      depth: number of hidden layers L (>= 1).
+      activation: hidden non-linearity phi, a key of ``ACTIVATIONS``.
+      output_activation: optional non-linearity psi on the output
+        (Liu, Zhu, Belkin 2020, arXiv 2010.01092, Sec. 4).
+      w_std, b_std: weight and bias scales.
+
+    Returns:
+      ``Model`` with ``params = [{"W": (n_{l-1}, n_l), "b": (n_l,)}, ...]``
+      (depth + 1 layers) and ``apply_fn(params, x: (n, d)) -> (n, 1)``.
+    """
+    for name, value in (("in_dim", in_dim), ("width", width), ("depth", depth)):
+        _check_positive_int(name, value)
+    phi = activation_fn(activation)
+    psi = activation_fn(output_activation or "identity")
+    sizes = [in_dim] + [width] * depth + [1]
+    use_bias = b_std != 0.0
+
+    def init_fn(key):
+        keys = jax.random.split(key, len(sizes) - 1)
+        params = []
+        for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:]):
+            w_key, b_key = jax.random.split(k)
+            layer = {"W": jax.random.normal(w_key, (n_in, n_out))}
+            if use_bias:
+                layer["b"] = jax.random.normal(b_key, (n_out,))
+            params.append(layer)
+        return params
+
+    def dense(layer, h):
+        out = w_std * h @ layer["W"] / jnp.sqrt(h.shape[-1])
+        return out + b_std * layer["b"] if use_bias else out
+
+    def apply_fn(params, x):
+        h = x
+        for layer in params[:-1]:
+            h = phi(dense(layer, h))
+        return psi(dense(params[-1], h))
+
+    config = dict(kind="mlp", in_dim=in_dim, width=width, depth=depth,
+                  activation=activation, output_activation=output_activation,
+                  w_std=w_std, b_std=b_std)
+    return Model(init_fn, apply_fn, config)
+
+
+def resnet(in_dim: int, width: int, depth: int, *, alpha: float) -> Model:
+    """Residual network of Huang et al. 2020 as analysed by Belfer et al. 2021.
+
+    ``x_0 = A x / sqrt(d)``,
+    ``x_l = x_{l-1} + alpha * V_l relu(sqrt(2) W_l x_{l-1} / sqrt(m)) / sqrt(m)``
+    for ``l = 1..L``, ``f = v . x_L / sqrt(m)``, with all of A (d, m),
+    W_l (m, m), V_l (m, m), v (m,) i.i.d. N(0, 1) and ``alpha`` the
+    skip/residual balance (Belfer, Geifman, Galun, Basri 2021,
+    arXiv 2104.03093, Sec. 3, with alpha = L^-gamma).
+
+    To keep A and v fixed (as in Belfer et al.), differentiate only w.r.t.
+    the blocks: ``lambda blocks, x: apply_fn({**params, "blocks": blocks}, x)``.
+
+    Args:
+      in_dim: input dimension d.
+      width: width m of every residual block.
+      depth: number of residual blocks L (>= 1).
+      alpha: scale of the residual branch.
+
+    Returns:
+      ``Model``; ``params = {"A": (d, m), "v": (m,), "blocks": [{"W", "V"}]}``.
+    """
+    for name, value in (("in_dim", in_dim), ("width", width), ("depth", depth)):
+        _check_positive_int(name, value)
+
+    def init_fn(key):
+        a_key, v_key, b_key = jax.random.split(key, 3)
+        blocks = [
+            {"W": jax.random.normal(jax.random.fold_in(b_key, 2 * l), (width, width)),
+             "V": jax.random.normal(jax.random.fold_in(b_key, 2 * l + 1), (width, width))}
+            for l in range(depth)
+        ]
+        return {"A": jax.random.normal(a_key, (in_dim, width)),
+                "v": jax.random.normal(v_key, (width,)),
+                "blocks": blocks}
+
+    def apply_fn(params, x):
+        h = x @ params["A"] / jnp.sqrt(in_dim)
+        for block in params["blocks"]:
+            inner = jax.nn.relu(jnp.sqrt(2.0) * h @ block["W"] / jnp.sqrt(width))
+            h = h + alpha * inner @ block["V"] / jnp.sqrt(width)
+        return (h @ params["v"] / jnp.sqrt(width))[:, None]
+
+    config = dict(kind="resnet", in_dim=in_dim, width=width, depth=depth, alpha=alpha)
+    return Model(init_fn, apply_fn, config)

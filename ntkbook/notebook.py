@@ -1,0 +1,106 @@
+"""Notebook plumbing: parameter validation, per-point keys, results JSON.
+
+Every chapter validates its papermill parameters with these functions right
+after the parameters cell, so a bad value stops the run with an error that
+names the parameter and what is allowed.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import jax
+import numpy as np
+
+__all__ = ["check_bool", "check_int", "check_float", "check_choice", "check_int_list",
+           "check_path", "point_keys", "write_results", "progress", "to_jsonable"]
+
+
+def _fail(name, allowed, value):
+    raise ValueError(f"parameter {name} must be {allowed}, got {value!r}")
+
+
+def check_bool(name: str, value) -> bool:
+    """``value`` must be a bool (``True``/``False``)."""
+    if not isinstance(value, (bool, np.bool_)):
+        _fail(name, "True or False", value)
+    return bool(value)
+
+
+def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` must be an int in ``[minimum, maximum]``."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    ok = ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+    if not ok:
+        _fail(name, f"an int in [{minimum}, {maximum}]", value)
+    return int(value)
+
+
+def check_float(name: str, value, *, minimum: float | None = None,
+                maximum: float | None = None) -> float:
+    """``value`` must be a real number in ``[minimum, maximum]``."""
+    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+    ok = ok and np.isfinite(value)
+    ok = ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+    if not ok:
+        _fail(name, f"a finite number in [{minimum}, {maximum}]", value)
+    return float(value)
+
+
+def check_choice(name: str, value, choices):
+    """``value`` must be one of ``choices``."""
+    if value not in choices:
+        _fail(name, f"one of {list(choices)}", value)
+    return value
+
+
+def check_int_list(name: str, value, *, minimum: int | None = None, min_length: int = 1,
+                   increasing: bool = False) -> list[int]:
+    """``value`` must be a list of ints >= ``minimum`` with at least ``min_length`` items."""
+    ok = isinstance(value, (list, tuple)) and len(value) >= min_length
+    ok = ok and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                    and (minimum is None or v >= minimum) for v in value)
+    ok = ok and (not increasing or all(a < b for a, b in zip(value[:-1], value[1:])))
+    if not ok:
+        order = " in increasing order" if increasing else ""
+        _fail(name, f"a list of at least {min_length} ints >= {minimum}{order}", value)
+    return [int(v) for v in value]
+
+
+def check_path(name: str, value) -> str | None:
+    """``value`` must be None or a non-empty path string."""
+    if value is not None and (not isinstance(value, str) or not value):
+        _fail(name, "None or a non-empty path string", value)
+    return value
+
+
+def point_keys(key, num_points: int):
+    """``(num_points, 2)`` keys ``fold_in(key, i)``: adding points keeps earlier draws."""
+    return jax.vmap(lambda i: jax.random.fold_in(key, i))(np.arange(num_points))
+
+
+def to_jsonable(obj):
+    """Convert numpy/jax scalars and arrays inside dicts/lists to plain Python."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return obj
+
+
+def write_results(path: str | None, results: dict) -> None:
+    """Write ``results`` as JSON to ``path`` (nothing when ``path`` is None)."""
+    if path is None:
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(to_jsonable(results), indent=2, sort_keys=True))
+
+
+def progress(iterable, **kwargs):
+    """``tqdm`` progress bar, silent when ``NTKBOOK_NO_PROGRESS`` is set (book builds)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, disable=bool(os.environ.get("NTKBOOK_NO_PROGRESS")), **kwargs)

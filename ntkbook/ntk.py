@@ -1,0 +1,174 @@
+"""Empirical and infinite-width neural tangent kernels.
+
+The tangent kernel of a scalar model f(w; x) is
+``K(x, x') = <grad_w f(w; x), grad_w f(w; x')>`` (Jacot, Gabriel, Hongler
+2018, arXiv 1806.07572, eq. 6). ``empirical_ntk`` computes it at finite
+width from jax derivatives; ``infinite_ntk_fn`` is the only place that
+imports neural-tangents, and returns the analytic width -> infinity limit
+of the models in ``ntkbook.models`` with the same constants.
+"""
+from __future__ import annotations
+
+import os
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+__all__ = ["empirical_ntk", "jacobian_matrix", "kernel_change", "infinite_ntk_fn",
+           "stax_mlp", "stax_resnet"]
+
+
+@partial(jax.jit, static_argnums=0)
+def _ntk_matrix_free(apply_fn, params, x1, x2):
+    """K = J1 J2^T column by column: one VJP (J2^T e_j) then one JVP (J1 v)."""
+
+    def f1(p):
+        return apply_fn(p, x1)[:, 0]
+
+    def column(x):
+        grad_j = jax.grad(lambda p: apply_fn(p, x[None])[0, 0])(params)
+        return jax.jvp(f1, (params,), (grad_j,))[1]
+
+    return jax.lax.map(column, x2).T
+
+
+def empirical_ntk(apply_fn, params, x1, x2=None):
+    """Empirical tangent kernel ``K[i, j] = <df(x1_i)/dw, df(x2_j)/dw>``.
+
+    Matrix-free: column j is ``J1 (J2^T e_j)``, a reverse-mode gradient at
+    ``x2_j`` followed by a forward-mode JVP over ``x1``, so memory is O(#params)
+    whatever n1, n2 (the Jacobians are never stored).
+
+    Args:
+      apply_fn: ``apply_fn(params, x: (n, d)) -> (n, 1)``.
+      params: pytree of parameters w.
+      x1: ``(n1, d)`` inputs.
+      x2: ``(n2, d)`` inputs; ``x1`` when None.
+
+    Returns:
+      ``(n1, n2)`` kernel matrix.
+    """
+    x2 = x1 if x2 is None else x2
+    if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1]:
+        raise ValueError(
+            f"x1 and x2 must be (n, d) arrays with the same d, got {x1.shape}, {x2.shape}"
+        )
+    return _ntk_matrix_free(apply_fn, params, x1, x2)
+
+
+def jacobian_matrix(apply_fn, params, x):
+    """Dense Jacobian ``J[i, p] = df(x_i)/dw_p`` of shape ``(n, #params)``.
+
+    For checks and small models only (it stores n x #params numbers).
+    """
+    flat, unravel = ravel_pytree(params)
+    return jax.jacobian(lambda w: apply_fn(unravel(w), x)[:, 0])(flat)
+
+
+def kernel_change(ntk_a, ntk_b):
+    """Relative Frobenius change ``||K_b - K_a||_F / ||K_a||_F`` (a scalar)."""
+    return jnp.linalg.norm(ntk_b - ntk_a) / jnp.linalg.norm(ntk_a)
+
+
+def _stax():
+    """Import neural-tangents' stax (TensorFlow comes with it) quietly.
+
+    TensorFlow and XLA print C++ registration warnings on stderr at import
+    time, before ``TF_CPP_MIN_LOG_LEVEL`` can act; the import runs with file
+    descriptor 2 pointed at /dev/null and then restored.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            from neural_tangents import stax  # heavy: TensorFlow is imported here
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return stax
+
+
+_STAX_ACTIVATIONS = {"relu": "Relu", "erf": "Erf", "identity": "Identity"}
+
+
+def stax_mlp(width: int, depth: int, *, activation="relu", w_std=1.0, b_std=0.0):
+    """neural-tangents ``stax`` twin of ``ntkbook.models.mlp`` (same constants).
+
+    Returns the ``(init_fn, apply_fn, kernel_fn)`` triple of ``stax.serial``.
+    Only activations with closed-form kernels are supported: relu, erf,
+    identity.
+    """
+    if activation not in _STAX_ACTIVATIONS:
+        raise ValueError(
+            f"activation must be one of {sorted(_STAX_ACTIVATIONS)} for the "
+            f"analytic kernel, got {activation!r}"
+        )
+    stax = _stax()
+    b = None if b_std == 0.0 else b_std
+    layers = []
+    for _ in range(depth):
+        layers += [stax.Dense(width, W_std=w_std, b_std=b, parameterization="ntk"),
+                   getattr(stax, _STAX_ACTIVATIONS[activation])()]
+    layers.append(stax.Dense(1, W_std=w_std, b_std=b, parameterization="ntk"))
+    return stax.serial(*layers)
+
+
+def stax_resnet(width: int, depth: int, *, alpha: float):
+    """neural-tangents ``stax`` twin of ``ntkbook.models.resnet``.
+
+    ``x_0 = A x / sqrt(d)``; each block adds
+    ``alpha * V relu(sqrt(2) W x / sqrt(m)) / sqrt(m)`` to the identity;
+    read-out ``v . x_L / sqrt(m)``. A and v are trained here (their
+    contribution is part of the kernel).
+    """
+    stax = _stax()
+    block = stax.serial(
+        stax.FanOut(2),
+        stax.parallel(
+            stax.Identity(),
+            stax.serial(
+                stax.Dense(width, W_std=2.0 ** 0.5, parameterization="ntk"),
+                stax.Relu(),
+                stax.Dense(width, W_std=alpha, parameterization="ntk"),
+            ),
+        ),
+        stax.FanInSum(),
+    )
+    return stax.serial(
+        stax.Dense(width, W_std=1.0, parameterization="ntk"),
+        *([block] * depth),
+        stax.Dense(1, W_std=1.0, parameterization="ntk"),
+    )
+
+
+def infinite_ntk_fn(config: dict):
+    """Analytic infinite-width NTK of a model built by ``ntkbook.models``.
+
+    Args:
+      config: the ``Model.config`` dict of an ``mlp`` (relu/erf/identity
+        hidden activation, no output activation) or a ``resnet``.
+
+    Returns:
+      ``kernel(x1: (n1, d), x2: (n2, d) | None) -> (n1, n2)`` NTK matrix
+      (neural-tangents ``kernel_fn(x1, x2, "ntk")``, float64 if enabled).
+    """
+    if config["kind"] == "mlp":
+        if config.get("output_activation"):
+            raise ValueError("output_activation has no analytic NTK here; got "
+                             f"{config['output_activation']!r}")
+        _, _, kernel_fn = stax_mlp(config["width"], config["depth"],
+                                   activation=config["activation"],
+                                   w_std=config["w_std"], b_std=config["b_std"])
+    elif config["kind"] == "resnet":
+        _, _, kernel_fn = stax_resnet(config["width"], config["depth"],
+                                      alpha=config["alpha"])
+    else:
+        raise ValueError(f"config['kind'] must be 'mlp' or 'resnet', got {config['kind']!r}")
+
+    def kernel(x1, x2=None):
+        return kernel_fn(x1, x2, "ntk")
+
+    return kernel

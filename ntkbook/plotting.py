@@ -1,0 +1,63 @@
+"""The book's one figure style. The only module that imports matplotlib.
+
+Figures get an explicit white background (readable in the theme's dark
+mode); no global rcParams are changed and ``plt.show()`` is never called.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .spectrum import fit_power_law
+
+__all__ = ["figure", "loglog_seeds", "slope_label"]
+
+COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+
+
+def figure(ncols: int = 1, nrows: int = 1, *, width: float = 4.2, height: float = 3.4):
+    """``(fig, axes)`` with the book's size and a white background."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
+                             squeeze=False, layout="constrained")
+    fig.patch.set_facecolor("white")
+    for ax in axes.flat:
+        ax.set_facecolor("white")
+        ax.grid(True, which="major", alpha=0.3)
+    return fig, (axes[0, 0] if axes.size == 1 else axes)
+
+
+def slope_label(exponent: float, spread: float | None = None) -> str:
+    """``"slope -0.49 ± 0.03"`` (spread omitted when None)."""
+    return f"slope {exponent:+.2f}" + ("" if spread is None else f" ± {spread:.2f}")
+
+
+def loglog_seeds(ax, x, y_by_seed, *, label: str, color=None, fit: bool = True,
+                 marker: str = "o"):
+    """Log-log plot of a quantity over seeds: median line, min–max band, fitted slope.
+
+    Args:
+      ax: matplotlib axes.
+      x: ``(p,)`` abscissae (e.g. widths).
+      y_by_seed: ``(s, p)`` values, one row per seed.
+      label: legend label; the fitted slope of the median (and the spread of
+        the per-seed slopes) is appended when ``fit``.
+
+    Returns:
+      ``(exponent, spread)`` of the median fit and the std of per-seed
+      exponents (``(None, None)`` when not ``fit``).
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.atleast_2d(np.asarray(y_by_seed, dtype=float))
+    med = np.median(y, axis=0)
+    exponent = spread = None
+    if fit:
+        exponent, _ = fit_power_law(x, med)
+        spread = float(np.std([fit_power_law(x, row)[0] for row in y])) if len(y) > 1 else None
+        label = f"{label} ({slope_label(exponent, spread)})"
+    (line,) = ax.plot(x, med, marker=marker, color=color, label=label)
+    if len(y) > 1:
+        ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=line.get_color(), alpha=0.2)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    return exponent, spread

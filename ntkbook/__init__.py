@@ -10,7 +10,7 @@ import os as _os
 
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from . import (data, hessian, kernels, linearity, lowrank, models, notebook, ntk,  # noqa: E402
+from . import (data, hessian, kernels, linearity, lowrank, models, notebook, ntk, output_layer,  # noqa: E402
                plotting, precision, pruning, spectrum, training)
 from .hessian import hvp, spectral_norm  # noqa: E402
 from .models import mlp, resnet  # noqa: E402
@@ -20,7 +20,7 @@ from .spectrum import fit_power_law, zonal_eigenvalues  # noqa: E402
 from .training import gradient_descent, mse_loss, train  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["data", "hessian", "kernels", "linearity", "lowrank", "pruning", "models", "notebook", "ntk", "plotting", "precision",
+__all__ = ["data", "hessian", "kernels", "linearity", "lowrank", "output_layer", "pruning", "models", "notebook", "ntk", "plotting", "precision",
            "spectrum", "training", "hvp", "spectral_norm", "mlp", "resnet",
            "empirical_ntk", "infinite_ntk_fn", "kernel_change", "enable_float64",
            "fit_power_law", "zonal_eigenvalues", "gradient_descent", "mse_loss", "train"]

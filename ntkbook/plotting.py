@@ -15,16 +15,20 @@ COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#00
 
 
 def figure(ncols: int = 1, nrows: int = 1, *, width: float = 4.2, height: float = 3.4):
-    """``(fig, axes)`` with the book's size and a white background."""
+    """``(fig, axes)`` with the book's size and a white background.
+
+    ``axes`` is squeezed as by ``plt.subplots``: one Axes for a 1x1 grid, a
+    1-d array for a single row or column, else a 2-d array.
+    """
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
-                             squeeze=False, layout="constrained")
+                             squeeze=True, layout="constrained")
     fig.patch.set_facecolor("white")
-    for ax in axes.flat:
+    for ax in np.atleast_1d(axes).flat:
         ax.set_facecolor("white")
         ax.grid(True, which="major", alpha=0.3)
-    return fig, (axes[0, 0] if axes.size == 1 else axes)
+    return fig, axes
 
 
 def slope_label(exponent: float, spread: float | None = None) -> str:

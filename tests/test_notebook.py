@@ -1,0 +1,45 @@
+"""ntkbook.notebook: parameter validation and results JSON."""
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from ntkbook import notebook as nb
+
+
+def test_checks_accept_good_values():
+    assert nb.check_bool("QUICK", True) is True
+    assert nb.check_int("SEED", 3, minimum=0) == 3
+    assert nb.check_float("LR", 0.5, minimum=0) == 0.5
+    assert nb.check_choice("ACT", "relu", ["relu", "tanh"]) == "relu"
+    assert nb.check_int_list("WIDTHS", [4, 8], minimum=2, increasing=True) == [4, 8]
+    assert nb.check_path("RESULTS_PATH", None) is None
+
+
+@pytest.mark.parametrize("call", [
+    lambda: nb.check_bool("QUICK", "yes"),
+    lambda: nb.check_int("QUICK", True),
+    lambda: nb.check_int("SEED", -1, minimum=0),
+    lambda: nb.check_float("LR", float("nan")),
+    lambda: nb.check_choice("ACT", "gelu", ["relu"]),
+    lambda: nb.check_int_list("WIDTHS", [8, 4], increasing=True),
+    lambda: nb.check_int_list("WIDTHS", [4], min_length=2),
+    lambda: nb.check_path("RESULTS_PATH", 3),
+])
+def test_checks_name_the_parameter(call):
+    with pytest.raises(ValueError, match=r"parameter [A-Z_]+ must be"):
+        call()
+
+
+def test_point_keys_are_fold_in():
+    key = jax.random.PRNGKey(0)
+    keys = nb.point_keys(key, 3)
+    np.testing.assert_array_equal(keys[2], jax.random.fold_in(key, 2))
+
+
+def test_write_results_converts_arrays(tmp_path):
+    path = tmp_path / "sub" / "r.json"
+    nb.write_results(str(path), {"a": np.arange(3), "b": {"c": np.float64(1.5)}, "d": [np.int64(2)]})
+    assert json.loads(path.read_text()) == {"a": [0, 1, 2], "b": {"c": 1.5}, "d": [2]}
+    nb.write_results(None, {"a": 1})  # no-op

@@ -1,1 +1,366 @@
-"""(being written)"""
+"""Closed-form infinite-width kernels as functions of the cosine t = <x, y>.
+
+For unit vectors x, y on S^{d-1} every kernel here is *zonal*,
+``K(x, y) = kappa(<x, y>)``, and is evaluated as a vectorised numpy function of
+an array ``t`` of cosines in [-1, 1] (any shape; the output has the same
+shape). That makes the kernels cheap to tabulate once on a quadrature grid
+(``ntkbook.spectrum.zonal_eigenvalues``) and to compare against
+neural-tangents' ``stax`` (``ntkbook.ntk.stax_mlp`` / ``stax_resnet``), which the
+tests do to ~1e-13.
+
+Building blocks are the arc-cosine kernels of Cho & Saul 2009 (NeurIPS,
+"Kernel Methods for Deep Learning", eq. 6 with n = 0, 1): for a centred
+Gaussian pair (u, v) with unit variances and correlation rho,
+
+    E[relu'(u) relu'(v)] = kappa_0(rho) / 2,   kappa_0(rho) = (pi - arccos rho) / pi,
+    E[relu(u) relu(v)]   = kappa_1(rho) / 2,   kappa_1(rho) = (sqrt(1 - rho^2) + (pi - arccos rho) rho) / pi.
+
+Input covariance. neural-tangents and ``ntkbook.models`` divide the first
+matrix product by sqrt(d) (NTK parameterisation, fan-in d), so for unit-norm
+inputs in R^d the input covariance is ``K_0(x, y) = t / d``. Every kernel takes
+``input_variance = q`` with ``K_0 = q t``: ``q = 1`` is the convention of the
+papers (inputs on the unit sphere, ``K_0 = <x, y>``); ``q = 1 / d`` matches the
+package's networks. Without biases the ReLU kernels are positively homogeneous
+of degree one in q, so q only rescales them.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from .spectrum import fit_power_law, harmonic_dimension
+
+__all__ = ["kappa_0", "kappa_1", "fc_ntk", "resnet_cosines", "resntk", "laplace",
+           "spikiness", "resntk_spikiness", "ParityExponents", "parity_exponents",
+           "eigenvalue_blocks", "zonal_gram"]
+
+
+def _cosines(t) -> np.ndarray:
+    t = np.asarray(t, dtype=np.float64)
+    if np.any(np.abs(t) > 1 + 1e-12) or not np.all(np.isfinite(t)):
+        raise ValueError("t must hold cosines in [-1, 1]")
+    return np.clip(t, -1.0, 1.0)
+
+
+def _check_depth(depth) -> int:
+    if not isinstance(depth, (int, np.integer)) or isinstance(depth, bool) or depth < 1:
+        raise ValueError(f"depth must be an int >= 1, got {depth!r}")
+    return int(depth)
+
+
+def _check_positive(name, value) -> float:
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def kappa_0(t):
+    """Arc-cosine kernel of degree 0: ``kappa_0(t) = (pi - arccos t) / pi``.
+
+    ``2 E[relu'(u) relu'(v)]`` for unit-variance Gaussians with correlation t
+    (Cho & Saul 2009, eq. 6, n = 0). ``kappa_0(1) = 1``, ``kappa_0(-1) = 0``.
+
+    Args:
+      t: cosines in [-1, 1], any shape.
+
+    Returns:
+      array of the shape of ``t``.
+    """
+    t = _cosines(t)
+    return (np.pi - np.arccos(t)) / np.pi
+
+
+def kappa_1(t):
+    """Arc-cosine kernel of degree 1: ``(sqrt(1 - t^2) + (pi - arccos t) t) / pi``.
+
+    ``2 E[relu(u) relu(v)]`` for unit-variance Gaussians with correlation t
+    (Cho & Saul 2009, eq. 6, n = 1). ``kappa_1(1) = 1``, ``kappa_1(-1) = 0``,
+    ``kappa_1'(t) = kappa_0(t)``.
+
+    Args:
+      t: cosines in [-1, 1], any shape.
+
+    Returns:
+      array of the shape of ``t``.
+    """
+    t = _cosines(t)
+    return (np.sqrt(1.0 - t * t) + (np.pi - np.arccos(t)) * t) / np.pi
+
+
+def fc_ntk(t, depth: int, *, w_std: float = 1.0, b_std: float = 0.0,
+           input_variance: float = 1.0):
+    """NTK of the ReLU MLP ``ntkbook.models.mlp`` / ``ntkbook.ntk.stax_mlp``.
+
+    Layers ``z_l = w_std W_l h_{l-1} / sqrt(n_{l-1}) + b_std b_l`` (l = 1..L+1),
+    ``h_l = relu(z_l)``, NTK parameterisation, every weight and bias trained
+    (Jacot et al. 2018, arXiv 1806.07572, Thm. 1; Arora et al. 2019,
+    arXiv 1904.11955, eqs. 7-9). With ``s_l = Sigma_l(x, x)`` (the same for
+    every x on the sphere) and ``rho_l = Sigma_l(x, y) / s_l``:
+
+        Sigma_1 = w^2 q t + b^2,          Theta_1 = Sigma_1,
+        Sigma_{l+1} = w^2 s_l kappa_1(rho_l) / 2 + b^2,
+        Theta_{l+1} = Sigma_{l+1} + w^2 Theta_l kappa_0(rho_l) / 2.
+
+    The NTK is ``Theta_{L+1}`` (depth = L hidden layers plus the read-out).
+
+    Args:
+      t: cosines in [-1, 1], any shape.
+      depth: number of hidden layers L >= 1.
+      w_std, b_std: weight and bias scales (``b_std = 0``: no biases).
+      input_variance: q with input covariance ``K_0 = q t`` (module docstring).
+
+    Returns:
+      NTK values, the shape of ``t``.
+    """
+    t = _cosines(t)
+    depth = _check_depth(depth)
+    _check_positive("w_std", w_std)
+    _check_positive("input_variance", input_variance)
+    if not np.isfinite(b_std) or b_std < 0:
+        raise ValueError(f"b_std must be a finite number >= 0, got {b_std!r}")
+    w2, b2 = w_std ** 2, b_std ** 2
+    sigma, diag = w2 * input_variance * t + b2, w2 * input_variance + b2
+    theta = sigma
+    for _ in range(depth):
+        rho = np.clip(sigma / diag, -1.0, 1.0)
+        sigma, diag = w2 * diag * kappa_1(rho) / 2 + b2, w2 * diag / 2 + b2
+        theta = sigma + w2 * theta * kappa_0(rho) / 2
+    return theta
+
+
+def resnet_cosines(t, depth: int, alpha: float) -> np.ndarray:
+    """Correlations ``rho_0..rho_L`` of the residual stream of ``resnet``.
+
+    ``rho_0 = t``, ``rho_l = (rho_{l-1} + alpha^2 kappa_1(rho_{l-1})) / (1 + alpha^2)``
+    (the stream's covariance is ``Sigma_l = q (1 + alpha^2)^l rho_l``; Huang et
+    al. 2020, arXiv 2002.06262, Sec. 3).
+
+    Args:
+      t: cosines in [-1, 1], any shape S.
+      depth: number of residual blocks L >= 1.
+      alpha: residual-branch scale (> 0).
+
+    Returns:
+      ``(L + 1, *S)`` array.
+    """
+    t = _cosines(t)
+    depth = _check_depth(depth)
+    _check_positive("alpha", alpha)
+    rho = [t]
+    for _ in range(depth):
+        rho.append(np.clip((rho[-1] + alpha ** 2 * kappa_1(rho[-1])) / (1 + alpha ** 2), -1, 1))
+    return np.stack(rho)
+
+
+def resntk(t, depth: int, alpha: float, *, train_ends: bool = False,
+           input_variance: float = 1.0):
+    """ResNTK: NTK of the residual network ``ntkbook.models.resnet``.
+
+    Network (Huang, Wang, Tao, Zhao 2020, arXiv 2002.06262, Sec. 3; the model of
+    Belfer, Geifman, Galun, Basri 2021, arXiv 2104.03093, Sec. 3), width m -> inf:
+    ``h_0 = A x``, ``h_l = h_{l-1} + alpha V_l relu(sqrt(2) W_l h_{l-1} / sqrt(m)) / sqrt(m)``,
+    ``f = v . h_L / sqrt(m)``. With ``S_l = q (1 + alpha^2)^l`` (the stream's
+    variance), ``Sigma_l = S_l rho_l`` (``resnet_cosines``):
+
+        Theta_0 = Sigma_0 if A is trained else 0,
+        Theta_l = Theta_{l-1}
+                  + alpha^2 [(Theta_{l-1} + Sigma_{l-1}) kappa_0(rho_{l-1}) + S_{l-1} kappa_1(rho_{l-1})],
+        NTK = Theta_L + (Sigma_L if v is trained else 0).
+
+    The bracket is the W_l and V_l gradient (plus the propagated earlier NTK);
+    unrolled with A and v fixed it is Huang et al.'s sum over blocks of the
+    block term times the backward factor ``prod_{i > l} (1 + alpha^2 kappa_0(rho_{i-1}))``.
+    The papers also multiply by a depth-dependent constant; plot
+    ``kappa(t) / kappa(1)`` to be free of it. At t = 1 with A, v fixed the value
+    is ``2 L alpha^2 q (1 + alpha^2)^(L-1)``.
+
+    Args:
+      t: cosines in [-1, 1], any shape.
+      depth: number of residual blocks L >= 1.
+      alpha: residual-branch scale; Belfer et al. take ``alpha = L^-gamma``.
+      train_ends: whether A and v are trained too. False (default) is the
+        papers' setting (A and v fixed at initialisation); True matches
+        neural-tangents' ``ntkbook.ntk.stax_resnet``, which trains every layer.
+      input_variance: q with input covariance ``K_0 = q t`` (module docstring).
+
+    Returns:
+      NTK values, the shape of ``t``.
+    """
+    _check_positive("input_variance", input_variance)
+    rho = resnet_cosines(t, depth, alpha)
+    a2 = alpha ** 2
+    scale = input_variance * (1 + a2) ** np.arange(depth + 1)
+    theta = scale[0] * rho[0] if train_ends else np.zeros_like(rho[0])
+    for l in range(1, depth + 1):
+        sigma = scale[l - 1] * rho[l - 1]
+        theta = theta + a2 * ((theta + sigma) * kappa_0(rho[l - 1]) + scale[l - 1] * kappa_1(rho[l - 1]))
+    return theta + scale[depth] * rho[depth] if train_ends else theta
+
+
+def laplace(t, *, scale: float = 1.0):
+    """Laplace kernel on the unit sphere: ``exp(-c ||x - y||) = exp(-c sqrt(2 - 2t))``.
+
+    Its Funk–Hecke eigenvalues decay like k^-d on S^{d-1}, like the ReLU NTKs
+    (Geifman et al. 2020, arXiv 2007.01580; Chen & Xu 2021, arXiv 2009.10683).
+
+    Args:
+      t: cosines in [-1, 1], any shape.
+      scale: c > 0.
+
+    Returns:
+      kernel values, the shape of ``t``.
+    """
+    t = _cosines(t)
+    _check_positive("scale", scale)
+    return np.exp(-scale * np.sqrt(np.maximum(2.0 - 2.0 * t, 0.0)))
+
+
+def spikiness(kappa: Callable, *, chord: float = 3e-3) -> float:
+    """Slope of the kink at t = 1: ``c = lim_{t -> 1} (1 - kappa(t)/kappa(1)) / sqrt(2 - 2t)``.
+
+    ``s = sqrt(2 - 2t) = ||x - y||`` is the chord between unit vectors, so near
+    the diagonal ``kappa(t) / kappa(1) ~ 1 - c ||x - y||``: the Laplace kernel
+    ``exp(-c ||x - y||)`` has spikiness c, and a large c is a sharp peak.
+    ReLU kernels expand in integer powers of s, so the limit is taken by two
+    Richardson steps on ``g(s) = (1 - kappa/kappa(1)) / s`` at s, s/2, s/4
+    (error O(s^3)). The cosines are ``t = 1 - s^2/2`` rounded to float64, and
+    g divides by the chord ``sqrt(2 - 2t)`` of the rounded t (exact to an ulp).
+    Accuracy: deep kernels vary on the scale s ~ 1/L, so the truncation error
+    grows like (L s)^3, while rounding in the recursions near t = 1 costs
+    ~1e-16 / s^2; s = 3e-3 keeps both below ~1e-5 relative up to L = 128
+    (compared with the closed forms in the tests).
+
+    Args:
+      kappa: vectorised map of cosines to kernel values, ``kappa(1) > 0``.
+      chord: largest chord s used, in (0, 0.1].
+
+    Returns:
+      the spikiness c (a float).
+    """
+    if not 0 < chord <= 0.1:
+        raise ValueError(f"chord must be in (0, 0.1], got {chord!r}")
+    t = 1.0 - (chord / np.array([1.0, 2.0, 4.0])) ** 2 / 2
+    values = np.asarray(kappa(np.concatenate([[1.0], t])), dtype=np.float64)
+    if values[0] <= 0:
+        raise ValueError(f"kappa(1) must be > 0, got {values[0]!r}")
+    g = (1.0 - values[1:] / values[0]) / np.sqrt(2.0 - 2.0 * t)
+    g1 = 2 * g[1:] - g[:-1]
+    return float((4 * g1[1] - g1[0]) / 3)
+
+
+def resntk_spikiness(depth: int, alpha: float) -> float:
+    """Closed form of ``spikiness`` for ``resntk`` with A and v fixed.
+
+    Expanding the recursion of ``resntk`` to first order in the chord s at
+    t = 1 (``kappa_0(rho_l) = 1 - s / pi + O(s^2)``, ``rho_l = 1 - O(s^2)``) gives
+
+        c_L = (1 + beta (L - 1)) / (2 pi),   beta = alpha^2 / (1 + alpha^2).
+
+    With ``alpha = L^-gamma``: c_L grows like L^(1 - 2 gamma) for gamma < 1/2,
+    tends to 1/pi for gamma = 1/2 and to the two-layer value 1/(2 pi) for
+    gamma > 1/2 (Belfer et al. 2021, arXiv 2104.03093, Sec. 5). The same
+    expansion of ``fc_ntk`` (w_std = sqrt(2), no bias) gives ``L / (2 pi)``.
+    """
+    depth = _check_depth(depth)
+    _check_positive("alpha", alpha)
+    beta = alpha ** 2 / (1 + alpha ** 2)
+    return (1 + beta * (depth - 1)) / (2 * math.pi)
+
+
+class ParityExponents(NamedTuple):
+    """Power-law exponents fitted separately on even and odd degrees.
+
+    ``odd`` is None when the odd eigenvalues vanish (to ``rtol``) over the range.
+    """
+
+    even: float
+    odd: float | None
+
+
+def parity_exponents(lam, *, kmin: int, kmax: int, rtol: float = 1e-10) -> ParityExponents:
+    """Fit ``lambda_k ~ C k^exponent`` over kmin <= k <= kmax, per parity of k.
+
+    Zonal kernels can treat even and odd degrees differently (the two-layer
+    ReLU NTK without bias has ``lambda_k = 0`` for odd k >= 3; Bietti & Mairal
+    2019, arXiv 1905.12173, Prop. 5), so a single fit through both parities
+    can be biased. Odd degrees whose |lambda_k| are all below
+    ``rtol * max |lambda|`` count as vanishing.
+
+    Args:
+      lam: ``(K,)`` eigenvalues ``lambda_0..lambda_{K-1}``.
+      kmin, kmax: fitted range, ``1 <= kmin``, ``kmin + 3 <= kmax < K``.
+      rtol: threshold for "vanishing".
+
+    Returns:
+      ``ParityExponents(even, odd)``.
+    """
+    lam = np.asarray(lam, dtype=np.float64)
+    if lam.ndim != 1 or not (1 <= kmin and kmin + 3 <= kmax < lam.size):
+        raise ValueError(f"need 1 <= kmin, kmin + 3 <= kmax < len(lam); got kmin={kmin}, "
+                         f"kmax={kmax}, len(lam)={lam.size}")
+    k = np.arange(kmin, kmax + 1)
+    even, odd = k[k % 2 == 0], k[k % 2 == 1]
+    exponent_even = fit_power_law(even, lam[even])[0]
+    if np.all(np.abs(lam[odd]) < rtol * np.max(np.abs(lam))):
+        return ParityExponents(exponent_even, None)
+    return ParityExponents(exponent_even, fit_power_law(odd, lam[odd])[0])
+
+
+def eigenvalue_blocks(eigenvalues, d: int, kmax: int):
+    """Split sorted Gram-matrix eigenvalues into the harmonic blocks of degree 0..kmax.
+
+    For a zonal kernel and n near-uniform points on S^{d-1}, the eigenvalues of
+    ``K / n`` approximate the Funk–Hecke ``lambda_k``, each repeated
+    ``N(d, k)`` times (``harmonic_dimension``). When ``lambda_k`` decreases with
+    k, the descending eigenvalues come in consecutive blocks of sizes
+    ``N(d, 0), N(d, 1), ...``.
+
+    Args:
+      eigenvalues: ``(n,)`` eigenvalues of ``K / n`` (any order).
+      d: ambient dimension.
+      kmax: last degree to take.
+
+    Returns:
+      ``(means, spreads)``, each ``(kmax + 1,)``: block means and relative
+      spreads ``(max - min) / mean``.
+    """
+    lam = np.sort(np.asarray(eigenvalues, dtype=np.float64))[::-1]
+    sizes = [harmonic_dimension(d, k) for k in range(kmax + 1)]
+    if sum(sizes) > lam.size:
+        raise ValueError(f"kmax={kmax} needs {sum(sizes)} eigenvalues, got {lam.size}")
+    edges = np.cumsum([0] + sizes)
+    blocks = [lam[a:b] for a, b in zip(edges[:-1], edges[1:])]
+    means = np.array([b.mean() for b in blocks])
+    spreads = np.array([(b.max() - b.min()) / b.mean() for b in blocks])
+    return means, spreads
+
+
+def zonal_gram(kappa: Callable, x1, x2=None) -> np.ndarray:
+    """Gram matrix ``K[i, j] = kappa(<x1_i, x2_j>)`` of unit vectors.
+
+    Cosines are clipped to [-1, 1]; when ``x2`` is None the diagonal cosines are
+    set to exactly 1 (rounding would otherwise leave ``1 - 1e-16``, which the
+    ``sqrt(1 - t)`` kink of ReLU kernels turns into a 1e-8 error).
+
+    Args:
+      kappa: vectorised map of cosines to kernel values.
+      x1: ``(n1, d)`` unit vectors.
+      x2: ``(n2, d)`` unit vectors; ``x1`` when None.
+
+    Returns:
+      ``(n1, n2)`` numpy array.
+    """
+    x1 = np.asarray(x1, dtype=np.float64)
+    same = x2 is None
+    x2 = x1 if same else np.asarray(x2, dtype=np.float64)
+    if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1]:
+        raise ValueError(f"x1 and x2 must be (n, d) arrays with the same d, got {x1.shape}, {x2.shape}")
+    norms = np.concatenate([np.linalg.norm(x1, axis=1), np.linalg.norm(x2, axis=1)])
+    if np.max(np.abs(norms - 1)) > 1e-10:
+        raise ValueError("x1 and x2 must hold unit vectors")
+    t = np.clip(x1 @ x2.T, -1.0, 1.0)
+    if same:
+        np.fill_diagonal(t, 1.0)
+    return np.asarray(kappa(t), dtype=np.float64)

@@ -120,30 +120,45 @@ def mlp(
     return Model(init_fn, apply_fn, config)
 
 
-def resnet(in_dim: int, width: int, depth: int, *, alpha: float) -> Model:
+def resnet(in_dim: int, width: int, depth: int, *, alpha: float,
+           train_ends: bool = True) -> Model:
     """Residual network of Huang et al. 2020 as analysed by Belfer et al. 2021.
 
-    ``x_0 = A x / sqrt(d)``,
-    ``x_l = x_{l-1} + alpha * V_l relu(sqrt(2) W_l x_{l-1} / sqrt(m)) / sqrt(m)``
-    for ``l = 1..L``, ``f = v . x_L / sqrt(m)``, with all of A (d, m),
-    W_l (m, m), V_l (m, m), v (m,) i.i.d. N(0, 1) and ``alpha`` the
-    skip/residual balance (Belfer, Geifman, Galun, Basri 2021,
-    arXiv 2104.03093, Sec. 3, with alpha = L^-gamma).
+    ``h_0 = A x / sqrt(d)``,
+    ``h_l = h_{l-1} + alpha * V_l relu(sqrt(2) W_l h_{l-1} / sqrt(m)) / sqrt(m)``
+    for ``l = 1..L``, ``f = v . h_L / sqrt(m)``, with all of A (d, m),
+    W_l (m, m), V_l (m, m), v (m,) i.i.d. N(0, 1), ReLU, no biases, and
+    ``alpha`` the skip/residual balance (Huang, Wang, Tao, Zhao 2020,
+    arXiv 2002.06262, Sec. 3; Belfer, Geifman, Galun, Basri 2021,
+    arXiv 2104.03093, Sec. 3, with ``alpha = L^-gamma``).
 
-    To keep A and v fixed (as in Belfer et al.), differentiate only w.r.t.
-    the blocks: ``lambda blocks, x: apply_fn({**params, "blocks": blocks}, x)``.
+    The papers write the same network in the variables ``x_l = h_l / sqrt(m)``
+    (``x_l = x_{l-1} + alpha sqrt(1/m) V_l relu(sqrt(2/m) W_l x_{l-1})``,
+    ``f = v^T x_L``) for inputs on the unit sphere. The input layer here is
+    fan-in normalised like every layer of the package, so the input covariance
+    is ``<x, x'> / d``; the ReLU ResNTK is positively homogeneous of degree one
+    in it, so a different input scale only multiplies the kernel by a constant
+    (``ntkbook.kernels.resntk(..., input_variance=1/d)`` is this model's limit).
 
     Args:
       in_dim: input dimension d.
       width: width m of every residual block.
       depth: number of residual blocks L (>= 1).
       alpha: scale of the residual branch.
+      train_ends: False is the papers' setting: A and v stay at their
+        initial values (``apply_fn`` wraps them in ``jax.lax.stop_gradient``,
+        so every jax derivative, hence ``ntkbook.ntk.empirical_ntk``, sees only
+        the blocks). True (default) trains them too, as neural-tangents'
+        ``ntkbook.ntk.stax_resnet`` does by default.
 
     Returns:
       ``Model``; ``params = {"A": (d, m), "v": (m,), "blocks": [{"W", "V"}]}``.
     """
     for name, value in (("in_dim", in_dim), ("width", width), ("depth", depth)):
         _check_positive_int(name, value)
+    if not isinstance(train_ends, bool):
+        raise ValueError(f"train_ends must be True or False, got {train_ends!r}")
+    freeze = (lambda a: a) if train_ends else jax.lax.stop_gradient
 
     def init_fn(key):
         a_key, v_key, b_key = jax.random.split(key, 3)
@@ -157,11 +172,12 @@ def resnet(in_dim: int, width: int, depth: int, *, alpha: float) -> Model:
                 "blocks": blocks}
 
     def apply_fn(params, x):
-        h = x @ params["A"] / jnp.sqrt(in_dim)
+        h = x @ freeze(params["A"]) / jnp.sqrt(in_dim)
         for block in params["blocks"]:
             inner = jax.nn.relu(jnp.sqrt(2.0) * h @ block["W"] / jnp.sqrt(width))
             h = h + alpha * inner @ block["V"] / jnp.sqrt(width)
-        return (h @ params["v"] / jnp.sqrt(width))[:, None]
+        return (h @ freeze(params["v"]) / jnp.sqrt(width))[:, None]
 
-    config = dict(kind="resnet", in_dim=in_dim, width=width, depth=depth, alpha=alpha)
+    config = dict(kind="resnet", in_dim=in_dim, width=width, depth=depth, alpha=alpha,
+                  train_ends=train_ends)
     return Model(init_fn, apply_fn, config)

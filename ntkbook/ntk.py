@@ -116,13 +116,28 @@ def stax_mlp(width: int, depth: int, *, activation="relu", w_std=1.0, b_std=0.0)
     return stax.serial(*layers)
 
 
-def stax_resnet(width: int, depth: int, *, alpha: float):
+def stax_resnet(width: int, depth: int, *, alpha: float, train_ends: bool = True):
     """neural-tangents ``stax`` twin of ``ntkbook.models.resnet``.
 
-    ``x_0 = A x / sqrt(d)``; each block adds
-    ``alpha * V relu(sqrt(2) W x / sqrt(m)) / sqrt(m)`` to the identity;
-    read-out ``v . x_L / sqrt(m)``. A and v are trained here (their
-    contribution is part of the kernel).
+    ``h_0 = A x / sqrt(d)``; each block adds
+    ``alpha * V relu(sqrt(2) W h / sqrt(m)) / sqrt(m)`` to the identity;
+    read-out ``v . h_L / sqrt(m)`` (Huang et al. 2020, arXiv 2002.06262;
+    Belfer et al. 2021, arXiv 2104.03093).
+
+    ``train_ends=True``: the ``stax.serial`` triple; its NTK counts the
+    gradients of A and v too. ``train_ends=False`` (the papers' setting, A and v
+    fixed): stax has no frozen layers, so ``kernel_fn`` is built from two
+    variants whose input layer is in standard parameterisation with
+    ``s = (s0, 1)``, which contributes ``<x, x'> / s0`` to the NTK and leaves
+    the NNGP unchanged; the NTK is affine in that contribution, so
+    ``2 NTK(s0=2) - NTK(s0=1)`` removes A exactly, and subtracting the NNGP
+    removes v (the read-out has ``W_std = 1``). ``init_fn``/``apply_fn`` are the
+    network's (the same for both settings).
+
+    Returns:
+      ``(init_fn, apply_fn, kernel_fn)``; with ``train_ends=False``,
+      ``kernel_fn(x1, x2=None, get=None)`` accepts ``get`` in ``"nngp"``,
+      ``"ntk"``, a tuple of them, or None (returns ``(nngp, ntk)``).
     """
     stax = _stax()
     block = stax.serial(
@@ -137,11 +152,24 @@ def stax_resnet(width: int, depth: int, *, alpha: float):
         ),
         stax.FanInSum(),
     )
-    return stax.serial(
-        stax.Dense(width, W_std=1.0, parameterization="ntk"),
-        *([block] * depth),
-        stax.Dense(1, W_std=1.0, parameterization="ntk"),
-    )
+    readout = stax.Dense(1, W_std=1.0, parameterization="ntk")
+    net = stax.serial(stax.Dense(width, W_std=1.0, parameterization="ntk"),
+                      *([block] * depth), readout)
+    if train_ends:
+        return net
+    variants = [stax.serial(stax.Dense(width, W_std=1.0, parameterization="standard", s=(s0, 1)),
+                            *([block] * depth), readout)[2] for s0 in (1, 2)]
+
+    def kernel_fn(x1, x2=None, get=None):
+        k1, k2 = (fn(x1, x2, ("nngp", "ntk")) for fn in variants)
+        out = {"nngp": k2.nngp, "ntk": 2 * k2.ntk - k1.ntk - k2.nngp}
+        if get is None:
+            return out["nngp"], out["ntk"]
+        if isinstance(get, str):
+            return out[get]
+        return tuple(out[g] for g in get)
+
+    return net[0], net[1], kernel_fn
 
 
 def infinite_ntk_fn(config: dict):
@@ -164,7 +192,8 @@ def infinite_ntk_fn(config: dict):
                                    w_std=config["w_std"], b_std=config["b_std"])
     elif config["kind"] == "resnet":
         _, _, kernel_fn = stax_resnet(config["width"], config["depth"],
-                                      alpha=config["alpha"])
+                                      alpha=config["alpha"],
+                                      train_ends=config.get("train_ends", True))
     else:
         raise ValueError(f"config['kind'] must be 'mlp' or 'resnet', got {config['kind']!r}")
 

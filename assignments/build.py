@@ -1,0 +1,138 @@
+"""Build the student versions and autograder bundles of every assignment.
+
+Usage (from the repository root; ``make assignments`` runs the first line)::
+
+    python assignments/build.py                    # all assignments -> assignments/dist/
+    python assignments/build.py 02_hessian_scaling # only some of them
+    python assignments/build.py --out /tmp/dist --no-run-tests
+
+For each solution ("master") notebook ``assignments/NN_name/NN_name.ipynb``
+this runs ``otter assign`` (otter-grader 7) and leaves, under
+``DIST/NN_name/``:
+
+* ``student/NN_name.ipynb`` — the version to hand out: solutions replaced by
+  ``...``, written answers replaced by a placeholder, hidden tests removed;
+  the public tests live in its metadata (``grader.check("question")``);
+* ``autograder/NN_name-autograder.zip`` — the grading bundle (all tests,
+  public and hidden, with their points) for ``assignments/grade.py`` /
+  ``otter run``;
+* ``autograder/NN_name.ipynb`` — the solution notebook with the otter cells.
+
+Unless ``--no-run-tests`` is given, ``otter assign`` also executes the
+solution notebook and grades it against the bundle, and fails unless it gets
+full marks. Nothing is downloaded: the ``environment.yml``/``setup.sh`` that
+otter puts in the zip are only used by Docker/Gradescope graders, never here.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DEFAULT_DIST = HERE / "dist"
+
+
+def assignment_names(directory: Path = HERE) -> list[str]:
+    """Names ``NN_name`` of the assignments (folders holding ``NN_name.ipynb``), sorted."""
+    return sorted(p.parent.name for p in directory.glob("[0-9][0-9]_*/[0-9][0-9]_*.ipynb")
+                  if p.stem == p.parent.name)
+
+
+def grading_env() -> dict:
+    """Environment for otter and the notebook kernels it starts.
+
+    ``ntkbook`` is importable from the repository root even when it is not
+    installed in the interpreter; TensorFlow's C++ log noise and progress
+    bars are silenced.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.setdefault("NTKBOOK_NO_PROGRESS", "1")
+    env.setdefault("PYTHONHASHSEED", "0")
+    return env
+
+
+def autograder_zip(dist: Path, name: str) -> Path:
+    """Path of the (stable-named) autograder bundle of assignment ``name``."""
+    return dist / name / "autograder" / f"{name}-autograder.zip"
+
+
+def student_notebook(dist: Path, name: str) -> Path:
+    """Path of the student version of assignment ``name``."""
+    return dist / name / "student" / f"{name}.ipynb"
+
+
+def solution_notebook(dist: Path, name: str) -> Path:
+    """Path of the solution notebook (with otter's cells) of assignment ``name``."""
+    return dist / name / "autograder" / f"{name}.ipynb"
+
+
+def build_one(name: str, dist: Path, *, run_tests: bool = True, verbose: bool = False) -> Path:
+    """Run ``otter assign`` on ``assignments/name/name.ipynb`` into ``dist/name``.
+
+    Returns the path of the autograder zip. Raises ``RuntimeError`` with
+    otter's output when the build (or the solution's self-check) fails.
+    """
+    master = HERE / name / f"{name}.ipynb"
+    if not master.is_file():
+        raise ValueError(f"name must be one of {assignment_names()}, got {name!r}")
+    out = dist / name
+    if out.exists():
+        shutil.rmtree(out)  # otter time-stamps its zip names: never keep stale bundles
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "otter", "assign", "--no-pdfs"]
+    if not run_tests:
+        cmd.append("--no-run-tests")
+    cmd += [str(master), str(out)]
+    proc = subprocess.run(cmd, cwd=str(master.parent), env=grading_env(),
+                          capture_output=True, text=True)
+    if verbose or proc.returncode != 0:
+        sys.stdout.write(proc.stdout)
+        sys.stderr.write(proc.stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f"otter assign failed for {name} (exit {proc.returncode}); output above")
+    zips = sorted((out / "autograder").glob(f"{name}-autograder_*.zip"))
+    if len(zips) != 1 or not student_notebook(dist, name).is_file():
+        raise RuntimeError(f"otter assign did not write the expected files under {out}")
+    target = autograder_zip(dist, name)
+    zips[0].rename(target)
+    return target
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Build student notebooks and autograder bundles with otter assign.")
+    parser.add_argument("names", nargs="*",
+                        help="assignments to build (default: all), e.g. 01_tangent_kernel")
+    parser.add_argument("--out", type=Path, default=DEFAULT_DIST,
+                        help="output folder (default: assignments/dist)")
+    parser.add_argument("--no-run-tests", action="store_true",
+                        help="skip otter's check that each solution gets full marks (faster)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show otter's output")
+    args = parser.parse_args(argv)
+
+    names = args.names or assignment_names()
+    unknown = sorted(set(names) - set(assignment_names()))
+    if unknown:
+        parser.error(f"unknown assignment(s) {unknown}; choose from {assignment_names()}")
+    dist = args.out.resolve()
+    for name in names:
+        start = time.perf_counter()
+        print(f"building {name} ...", flush=True)
+        zip_path = build_one(name, dist, run_tests=not args.no_run_tests, verbose=args.verbose)
+        checked = "" if args.no_run_tests else ", solution graded to full marks"
+        print(f"  student version: {student_notebook(dist, name)}\n"
+              f"  autograder:      {zip_path}\n"
+              f"  ({time.perf_counter() - start:.0f} s{checked})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""Tests for ntkbook.pruning: gates, proximal step, path length, folding.
+
+Tolerances (float64, session runs with JAX_ENABLE_X64=1): folding reorders
+sums of O(10)-sized products over a few layers, so 1e-10 absolute on logits
+of size O(1-10) leaves four orders of margin over the ~1e-14 seen; closed
+forms (prox, APL) are exact up to 1e-12.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntkbook import pruning as pr
+
+FOLD_ATOL = 1e-10
+EXACT = 1e-12
+
+
+# ------------------------------------------------------------------- units
+def test_gated_act_endpoints_and_prelu_form():
+    z = jnp.linspace(-3, 3, 13)
+    np.testing.assert_allclose(pr.gated_act(z, jnp.ones(13)), jax.nn.relu(z), atol=EXACT)
+    np.testing.assert_allclose(pr.gated_act(z, jnp.zeros(13)), z, atol=EXACT)
+    a = 0.3  # PReLU with negative slope a has gate s = 1 - a
+    prelu = jnp.where(z > 0, z, a * z)
+    np.testing.assert_allclose(pr.gated_act(z, jnp.full(13, 1 - a)), prelu, atol=EXACT)
+
+
+def test_soft_threshold_is_the_prox_of_l1():
+    s = jnp.array([-2.0, -0.3, -0.1, 0.0, 0.05, 0.2, 1.5])
+    t = 0.2
+    out = pr.soft_threshold(s, t)
+    np.testing.assert_allclose(out, [-1.8, -0.1, 0.0, 0.0, 0.0, 0.0, 1.3], atol=EXACT)
+    # closed form = argmin over a fine grid of (1/2)(u - s)^2 + t |u|
+    grid = jnp.linspace(-3, 3, 60001)
+    obj = 0.5 * (grid[None, :] - s[:, None]) ** 2 + t * jnp.abs(grid[None, :])
+    np.testing.assert_allclose(out, grid[jnp.argmin(obj, axis=1)], atol=1e-4)
+
+
+# ------------------------------------------------------------------ shapes
+@pytest.mark.parametrize("factory", [pr.gated_mlp, pr.gated_resmlp])
+def test_shapes_and_init_is_relu(factory):
+    model = factory(2, 8, 3, 4)
+    params = model.init_fn(jax.random.PRNGKey(0))
+    assert len(params["s"]) == 3 and all(s.shape == (8,) for s in params["s"])
+    assert all(bool(jnp.all(s == 1)) for s in params["s"])
+    x = jax.random.normal(jax.random.PRNGKey(1), (5, 2))
+    assert model.apply_fn(params, x).shape == (5, 4)
+    assert float(pr.fraction_linear(params)) == 0.0
+    assert float(pr.fraction_linear(pr.linear_params(params))) == 1.0
+
+
+@pytest.mark.parametrize("bad", [dict(width=0), dict(depth=-1), dict(num_classes=1.5)])
+def test_model_validation(bad):
+    kwargs = dict(in_dim=2, width=4, depth=2, num_classes=3) | bad
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=name):
+        pr.gated_mlp(**kwargs)
+
+
+def test_linear_network_is_affine():
+    model = pr.gated_mlp(3, 6, 3, 2)
+    params = pr.linear_params(model.init_fn(jax.random.PRNGKey(0)))
+    f = lambda x: model.apply_fn(params, x[None])[0]
+    x, y = jnp.ones(3), jnp.arange(3.0)
+    np.testing.assert_allclose(f(0.3 * x + 0.7 * y), 0.3 * f(x) + 0.7 * f(y), atol=EXACT)
+
+
+# ---------------------------------------------------------------- training
+def test_train_gated_batched_prior_linearises_and_masks_hold():
+    model = pr.gated_mlp(2, 8, 2, 3)
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    params = jax.vmap(model.init_fn)(keys)
+    x = jax.random.normal(jax.random.PRNGKey(1), (64, 2))
+    labels = (x[:, 0] > 0).astype(jnp.int32)
+    masks = [jnp.ones_like(s).at[2].set(0.0) for s in params["s"]]
+    out, losses = pr.train_gated(model.apply_fn, params, x, labels, keys=keys,
+                                 lams=jnp.array([0.0, 0.1, 100.0]), num_steps=20,
+                                 batch_size=16, masks=masks)
+    assert losses.shape == (3, 20)
+    frac = np.asarray(pr.fraction_linear(out))
+    assert frac[2] == 1.0 and frac[0] < 1.0          # a huge prior makes every unit linear
+    assert all(bool(jnp.all(s[2] == 0)) for s in out["s"])   # masked units stay linear
+    assert pr.accuracy(model.apply_fn, out, x, labels).shape == (3,)
+
+
+def test_train_gated_validation():
+    model = pr.gated_mlp(2, 4, 1, 2)
+    params = jax.vmap(model.init_fn)(jax.random.split(jax.random.PRNGKey(0), 1))
+    x, y = jnp.zeros((4, 2)), jnp.zeros(4, dtype=jnp.int32)
+    keys = jax.random.split(jax.random.PRNGKey(0), 1)
+    with pytest.raises(ValueError, match="num_steps"):
+        pr.train_gated(model.apply_fn, params, x, y, keys=keys, lams=[0.0], num_steps=0)
+    with pytest.raises(ValueError, match="lams"):
+        pr.train_gated(model.apply_fn, params, x, y, keys=keys, lams=[-1.0], num_steps=1)
+
+
+# ----------------------------------------------------- average path length
+def test_apl_paper_figure1():
+    """Fig. 1 of arXiv 2211.17180: 257 paths; 1/257 each unnormalised, skip 1/2 normalised."""
+    adj, nonlinear = pr.figure1_graph()
+    assert adj.shape == (18, 18)
+    assert pr.average_path_length(adj, nonlinear, normalized=False) == pytest.approx(1024 / 257, abs=EXACT)
+    assert pr.average_path_length(adj, nonlinear, normalized=True) == pytest.approx(2.0, abs=EXACT)
+
+
+def test_apl_chain_and_diamond_by_hand():
+    # chain in -> a -> b -> out with a non-linear, b linear: every path meets 1
+    adj = np.zeros((4, 4)); adj[0, 1] = adj[1, 2] = adj[2, 3] = 1
+    assert pr.average_path_length(adj, [0, 1, 0, 0], normalized=False) == pytest.approx(1.0)
+    # diamond in -> {a, b} -> out, only a non-linear, plus a skip in -> out:
+    # 3 paths with counts 1, 0, 0 -> 1/3; normalised with weights a:1, b:1, skip:2
+    # -> P(a) = 1/4 -> 1/4
+    adj = np.zeros((4, 4)); adj[0, 1] = adj[0, 2] = adj[1, 3] = adj[2, 3] = 1; adj[0, 3] = 2
+    assert pr.average_path_length(adj, [0, 1, 0, 0], normalized=False) == pytest.approx(1 / 3)
+    assert pr.average_path_length(adj, [0, 1, 0, 0], normalized=True) == pytest.approx(1 / 4)
+
+
+def test_apl_mlp_is_sum_of_layer_fractions():
+    adj, hidden = pr.mlp_graph(2, [4, 5, 3], 2)
+    c = np.zeros(adj.shape[0])
+    c[hidden[0][:1]] = 1; c[hidden[1][:5]] = 1; c[hidden[2][:0]] = 1
+    expected = 1 / 4 + 1 + 0
+    for normalized in (False, True):
+        assert pr.average_path_length(adj, c, normalized=normalized) == pytest.approx(expected)
+
+
+def test_apl_residual_mlp_normalised_vs_unnormalised():
+    width, depth = 3, 2
+    adj, hidden = pr.resmlp_graph(2, width, depth, 2)
+    c = np.zeros(adj.shape[0]); c[np.concatenate(hidden)] = 1
+    # normalised: each block's branch taken with prob 1/2 -> depth / 2
+    assert pr.average_path_length(adj, c, normalized=True) == pytest.approx(depth / 2)
+    # unnormalised, by hand: per stream unit, N_l = N_{l-1} (1 + m^2) paths, of
+    # which N_{l-1} m^2 go through the branch -> APL = depth * m^2 / (1 + m^2)
+    m2 = width ** 2
+    assert pr.average_path_length(adj, c, normalized=False) == pytest.approx(depth * m2 / (1 + m2))
+
+
+def test_apl_validation():
+    with pytest.raises(ValueError, match="adjacency"):
+        pr.average_path_length(np.ones((3, 3)), np.zeros(3))
+    with pytest.raises(ValueError, match="nonlinear"):
+        pr.average_path_length(np.triu(np.ones((3, 3)), 1), np.zeros(2))
+
+
+# ------------------------------------------------------------------ folding
+def _random_gates(params, key, frac_zero):
+    gates = []
+    for l, s in enumerate(params["s"]):
+        k1, k2 = jax.random.split(jax.random.fold_in(key, l))
+        g = jax.random.uniform(k1, s.shape, minval=-0.5, maxval=1.5)
+        gates.append(jnp.where(jax.random.uniform(k2, s.shape) < frac_zero, 0.0, g))
+    return {**params, "s": gates}
+
+
+@pytest.mark.parametrize("factory", [pr.gated_mlp, pr.gated_resmlp])
+@pytest.mark.parametrize("frac_zero", [0.0, 0.6, 1.0])
+def test_fold_is_exact(factory, frac_zero):
+    model = factory(2, 7, 3, 3)
+    key = jax.random.PRNGKey(3)
+    params = _random_gates(model.init_fn(key), jax.random.fold_in(key, 1), frac_zero)
+    x = 2 * jax.random.normal(jax.random.fold_in(key, 2), (50, 2))
+    folded = pr.fold(model, params)
+    np.testing.assert_allclose(pr.folded_apply(folded, x), model.apply_fn(params, x),
+                               atol=FOLD_ATOL, rtol=0)
+    widths = [a[0].shape[1] for a in folded.A[:-1]]
+    assert widths == [int(jnp.sum(s != 0)) for s in params["s"]]
+
+
+def test_fold_all_linear_is_one_affine_map():
+    model = pr.gated_mlp(2, 5, 3, 3)
+    params = pr.linear_params(model.init_fn(jax.random.PRNGKey(0)))
+    folded = pr.fold(model, params)
+    assert pr.num_params(folded) == 2 * 3 + 3      # a single (2, 3) matrix and a bias
+
+
+# ------------------------------------------------------- helpers on results
+def test_prox_gate_closed_form():
+    u = jnp.array([-0.5, 0.05, 0.5, 1.05, 2.0])
+    np.testing.assert_allclose(pr.prox_gate(u, 0.1), [0.0, 0.0, 0.4, 0.95, 1.0], atol=EXACT)
+    grid = jnp.linspace(0, 1, 100001)
+    obj = 0.5 * (grid[None, :] - u[:, None]) ** 2 + 0.1 * grid[None, :]
+    np.testing.assert_allclose(pr.prox_gate(u, 0.1), grid[jnp.argmin(obj, axis=1)], atol=1e-5)
+
+
+def test_best_accuracy_at():
+    frac = np.array([[0.0, 0.4, 0.8], [0.1, 0.6, 0.9]])
+    acc = np.array([[0.99, 0.98, 0.7], [0.99, 0.9, 0.95]])
+    out = pr.best_accuracy_at(frac, acc, [0.0, 0.5, 0.85, 0.95])
+    np.testing.assert_allclose(out, [[0.99, 0.7, np.nan, np.nan], [0.99, 0.95, 0.95, np.nan]])
+
+
+def test_network_path_length_and_layer_counts():
+    model = pr.gated_mlp(2, 4, 3, 3)
+    params = model.init_fn(jax.random.PRNGKey(0))
+    gates = [jnp.array([1.0, 0, 0, 0]), jnp.zeros(4), jnp.ones(4)]
+    params = {**params, "s": gates}
+    assert pr.network_path_length(model, params) == pytest.approx(1 / 4 + 0 + 1)
+    np.testing.assert_array_equal(pr.nonlinear_per_layer(params), [1, 0, 4])
+    batched = pr.init_batch(model, jax.random.split(jax.random.PRNGKey(1), 2), dtype=jnp.float32)
+    assert batched["s"][0].dtype == jnp.float32
+    np.testing.assert_allclose(pr.network_path_length(model, batched), [3.0, 3.0])
+    res = pr.gated_resmlp(2, 4, 2, 3)
+    assert pr.network_path_length(res, res.init_fn(jax.random.PRNGKey(0))) == pytest.approx(1.0)
+
+
+def test_largest_fraction_within_and_select_run():
+    frac = np.array([[0.0, 0.5, 0.9], [0.0, 0.6, 0.8]])
+    acc = np.array([[0.99, 0.98, 0.5], [0.97, 0.5, 0.96]])
+    np.testing.assert_allclose(pr.largest_fraction_within(frac, acc, [0.99, 0.97], 0.02), [0.5, 0.8])
+    tree = {"a": jnp.arange(6.0).reshape(3, 2)}
+    np.testing.assert_allclose(pr.select_run(tree, 1)["a"], [2.0, 3.0])

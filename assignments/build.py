@@ -44,6 +44,26 @@ def assignment_names(directory: Path = HERE) -> list[str]:
                   if p.stem == p.parent.name)
 
 
+def questions(name: str, *, manual: bool = False) -> list[str]:
+    """Question names of assignment ``name`` in notebook order.
+
+    Read from the ``# BEGIN QUESTION`` raw cells of the master notebook;
+    autograded questions only unless ``manual`` is True.
+    """
+    import nbformat
+    import yaml
+
+    nb = nbformat.read(HERE / name / f"{name}.ipynb", as_version=4)
+    names = []
+    for cell in nb.cells:
+        lines = cell.source.strip().splitlines()
+        if cell.cell_type == "raw" and lines and lines[0].strip() == "# BEGIN QUESTION":
+            config = yaml.safe_load("\n".join(lines[1:])) or {}
+            if manual or not config.get("manual", False):
+                names.append(config["name"])
+    return names
+
+
 def grading_env() -> dict:
     """Environment for otter and the notebook kernels it starts.
 

@@ -2,7 +2,7 @@
 
 Usage (from the repository root; ``make grade SUBMISSIONS=dir`` runs it)::
 
-    python assignments/grade.py SUBMISSIONS_DIR [--out scores.csv] [--dist assignments/dist]
+    python assignments/grade.py SUBMISSIONS_DIR [--out scores.csv] [--dist assignments/dist] [--jobs N]
 
 Every ``*.ipynb`` under ``SUBMISSIONS_DIR`` (sub-folders included, Jupyter
 checkpoints skipped) is matched to its assignment — by the assignment name
@@ -35,12 +35,13 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from build import DEFAULT_DIST, assignment_names, autograder_zip, grading_env  # noqa: E402
+from build import DEFAULT_DIST, assignment_names, autograder_zip, grading_env, questions  # noqa: E402
 
 FIXED_COLUMNS = ["submission", "assignment", "total", "possible", "percent", "error"]
 
@@ -108,11 +109,16 @@ def grade_one(notebook: Path, zip_path: Path, feedback: Path, *, timeout: float)
     return parse_results(results)
 
 
-def question_columns(per_assignment: dict[str, list[str]]) -> list[str]:
-    """Question columns in assignment order, each question once."""
+def question_columns(rows: list[dict]) -> list[str]:
+    """Question columns: the graded assignments in order, their questions in notebook order.
+
+    Question names are unique within an assignment; a name shared by two
+    assignments (e.g. a generic one) shares a column.
+    """
     columns = []
-    for name in sorted(per_assignment):
-        for question in per_assignment[name]:
+    for name in sorted({row["assignment"] for row in rows if row["assignment"]}):
+        graded = [q for row in rows if row["assignment"] == name for q in row["questions"]]
+        for question in questions(name) + graded:
             if question not in columns:
                 columns.append(question)
     return columns
@@ -120,13 +126,7 @@ def question_columns(per_assignment: dict[str, list[str]]) -> list[str]:
 
 def write_csv(rows: list[dict], path: Path) -> None:
     """Write the score rows (dicts) to ``path`` with the fixed columns first."""
-    per_assignment: dict[str, list[str]] = {}
-    for row in rows:
-        per_assignment.setdefault(row["assignment"], [])
-        for q in row["questions"]:
-            if q not in per_assignment[row["assignment"]]:
-                per_assignment[row["assignment"]].append(q)
-    columns = FIXED_COLUMNS + question_columns(per_assignment)
+    columns = FIXED_COLUMNS + question_columns(rows)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
@@ -137,41 +137,54 @@ def write_csv(rows: list[dict], path: Path) -> None:
             writer.writerow(out)
 
 
+def grade_submission(notebook: Path, submissions: Path, feedback_root: Path, *,
+                     dist: Path, timeout: float) -> dict:
+    """Score row (a dict) of one submitted notebook; never raises for a bad submission."""
+    rel = notebook.relative_to(submissions)
+    row = {"submission": str(rel), "assignment": "", "total": 0, "possible": "",
+           "percent": "", "error": "", "questions": {}}
+    try:
+        name = identify_assignment(notebook, assignment_names())
+        row["assignment"] = name
+        zip_path = autograder_zip(dist, name)
+        if not zip_path.is_file():
+            raise RuntimeError(f"no autograder bundle {zip_path}: run `make assignments` first")
+        questions = grade_one(notebook, zip_path, feedback_root / rel.with_suffix(""),
+                              timeout=timeout)
+        total = sum(s for s, _ in questions.values())
+        possible = sum(m for _, m in questions.values())
+        row.update(questions=questions, total=f"{total:g}", possible=f"{possible:g}",
+                   percent=f"{100 * total / possible:.1f}" if possible else "")
+    except (ValueError, RuntimeError) as err:
+        row["error"] = str(err)
+    return row
+
+
 def grade_folder(submissions: Path, out: Path, *, dist: Path = DEFAULT_DIST,
-                 timeout: float = 600.0, verbose: bool = True) -> list[dict]:
+                 timeout: float = 600.0, jobs: int = 1, verbose: bool = True) -> list[dict]:
     """Grade every notebook under ``submissions`` and write the CSV ``out``.
 
-    Returns the rows (dicts with the fixed columns plus ``questions``).
+    ``jobs`` submissions are graded at the same time (each in its own
+    ``otter run`` process). Returns the rows, in submission order (dicts with
+    the fixed columns plus ``questions``: ``{question: (score, max)}``).
     """
-    names = assignment_names()
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an int >= 1, got {jobs!r}")
     notebooks = find_submissions(submissions)
     if not notebooks:
         raise SystemExit(f"no .ipynb files under {submissions}")
     feedback_root = out.parent / f"{out.stem}_feedback"
-    rows = []
-    for notebook in notebooks:
-        rel = notebook.relative_to(submissions)
-        row = {"submission": str(rel), "assignment": "", "total": 0, "possible": "",
-               "percent": "", "error": "", "questions": {}}
+
+    def run(notebook):
         start = time.perf_counter()
-        try:
-            name = identify_assignment(notebook, names)
-            row["assignment"] = name
-            zip_path = autograder_zip(dist, name)
-            if not zip_path.is_file():
-                raise RuntimeError(f"no autograder bundle {zip_path}: run `make assignments` first")
-            feedback = feedback_root / rel.with_suffix("")
-            questions = grade_one(notebook, zip_path, feedback, timeout=timeout)
-            total = sum(s for s, _ in questions.values())
-            possible = sum(m for _, m in questions.values())
-            row.update(questions=questions, total=f"{total:g}", possible=f"{possible:g}",
-                       percent=f"{100 * total / possible:.1f}" if possible else "")
-        except (ValueError, RuntimeError) as err:
-            row["error"] = str(err)
-        rows.append(row)
+        row = grade_submission(notebook, submissions, feedback_root, dist=dist, timeout=timeout)
         if verbose:
             status = row["error"] or f"{row['total']} / {row['possible']}"
-            print(f"{rel}: {status} ({time.perf_counter() - start:.0f} s)", flush=True)
+            print(f"{row['submission']}: {status} ({time.perf_counter() - start:.0f} s)", flush=True)
+        return row
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        rows = list(pool.map(run, notebooks))
     write_csv(rows, out)
     if verbose:
         print(f"scores: {out}\nfeedback: {feedback_root}")
@@ -188,11 +201,13 @@ def main(argv=None) -> int:
                         help="folder written by build.py (default: assignments/dist)")
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="seconds allowed per submission (default: 600)")
+    parser.add_argument("-j", "--jobs", type=int, default=1,
+                        help="submissions graded in parallel (default: 1; each uses ~1 core)")
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
         parser.error(f"SUBMISSIONS_DIR {args.submissions} is not a folder")
     rows = grade_folder(args.submissions.resolve(), args.out.resolve(), dist=args.dist.resolve(),
-                        timeout=args.timeout)
+                        timeout=args.timeout, jobs=args.jobs)
     return 1 if any(r["error"] for r in rows) else 0
 
 

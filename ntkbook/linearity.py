@@ -398,7 +398,8 @@ def transition_report(model_fn: Callable, widths: Sequence[int], x_probe, *, key
                       num_seeds: int, x_train=None, y_train=None,
                       train_widths: Sequence[int] | None = None,
                       num_train_seeds: int | None = None, num_steps: int = 2000,
-                      num_checkpoints: int = 4, num_iters: int = 30, loss_hessian: bool = True,
+                      num_checkpoints: int = 4, num_iters: int = 30,
+                      loss_hessian: bool | Sequence[int] = True,
                       progress: Callable | None = None) -> LinearityReport:
     """Transition-to-linearity report of a width-parameterised model.
 
@@ -426,7 +427,8 @@ def transition_report(model_fn: Callable, widths: Sequence[int], x_probe, *, key
       num_train_seeds: train the first this many seeds (all when None).
       num_steps, num_checkpoints: GD steps and checkpoints (see ``train_path``).
       num_iters: Lanczos steps per spectral norm.
-      loss_hessian: measure the loss Hessian along the path (see ``train_path``).
+      loss_hessian: measure the loss Hessian along the path (see ``train_path``)
+        at every trained width (True), at none (False), or at the listed widths.
       progress: optional wrapper of the width loop (e.g.
         ``ntkbook.notebook.progress``).
 
@@ -461,7 +463,9 @@ def transition_report(model_fn: Callable, widths: Sequence[int], x_probe, *, key
             paths.append(train_path(
                 model, params[:num_train_seeds], x_train, y_train, x_probe,
                 key=jax.random.fold_in(path_key, int(m)), num_steps=num_steps,
-                num_checkpoints=num_checkpoints, num_iters=num_iters, loss_hessian=loss_hessian))
+                num_checkpoints=num_checkpoints, num_iters=num_iters,
+                loss_hessian=(m in loss_hessian) if isinstance(loss_hessian, (list, tuple))
+                else bool(loss_hessian)))
     return _assemble(np.asarray(widths), np.array(hess).T, np.array(grad).T,
                      np.asarray(sorted(train_widths)) if paths else None,
                      tuple(paths) if paths else None)

@@ -14,9 +14,11 @@ exactly linear and can be folded into its neighbours (``fold``).
 
 **Sparsity prior.** The prior ``lam * sum_j |s_j|`` (an L1 penalty on the
 distance of each slope from 1, i.e. on the *number* of non-linear units in
-its convex relaxation) is applied by a proximal step after every optimiser
-step: ``s <- soft_threshold(s, lr * lam)``. Unlike a subgradient, the
-proximal step sets gates to exactly zero, so units become exactly linear.
+its convex relaxation) is applied by an exact proximal-gradient step on the
+gates, ``s <- clip(s - eta * dCE/ds - eta * lam, 0, 1)`` (``prox_gate``), while
+the weights take Adam steps. Unlike a subgradient, the proximal step sets
+gates to exactly zero, so units become exactly linear; a gate that reaches 0
+is kept there (the unit is pruned).
 
 **Models** are ``(init_fn, apply_fn)`` pairs (``ntkbook.models.Model``) in
 the *standard* parameterisation (He init ``W ~ N(0, 2 / fan_in)``, weights
@@ -249,12 +251,13 @@ def _train_batch(apply_fn, params, masks, keys, lams, x, labels, learning_rate,
 def train_gated(apply_fn: Callable, params, x, labels, *, keys, lams, num_steps: int,
                 learning_rate: float = 3e-3, gate_lr: float = 0.1, batch_size: int = 128,
                 masks=None, prior_steps: int | None = None):
-    """Adam on the cross-entropy with a proximal L1 step on the gates; batched.
+    """Adam on the weights, proximal gradient on the gates; B runs batched.
 
     Each step draws a minibatch (with replacement, key ``fold_in(key, t)``),
-    takes an Adam step on all parameters, then applies the prior's proximal
-    step ``s <- soft_threshold(s, learning_rate * lam) * mask``: the objective
-    is ``CE(params) + lam * sum_j |s_j|`` (Mehmeti-Göpel & Disselhoff 2023,
+    takes an Adam step on the weights and the step
+    ``s <- prox_gate(s - gate_lr * dCE/ds, gate_lr * lam) * mask`` on the
+    gates: the objective is ``CE(params) + lam * sum_j |s_j|`` with
+    ``0 <= s <= 1`` (Mehmeti-Göpel & Disselhoff 2023,
     arXiv 2211.17180, Sec. 3: a sparsity prior pulling PReLU slopes to 1).
     Units with ``mask == 0`` are held exactly linear (``s = 0``) throughout,
     and a unit whose gate reaches 0 stays linear from then on (it is pruned).
@@ -273,6 +276,7 @@ def train_gated(apply_fn: Callable, params, x, labels, *, keys, lams, num_steps:
       lams: ``(B,)`` prior strengths lam >= 0.
       num_steps: number of steps T.
       learning_rate: Adam step size.
+      gate_lr: gradient step size eta of the gates.
       batch_size: minibatch size.
       masks: optional list of ``(B, m)`` 0/1 arrays (default all ones).
       prior_steps: the prior acts during the first ``prior_steps`` steps only

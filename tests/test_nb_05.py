@@ -17,7 +17,7 @@ def test_nonlinear_advantage_claim(quick_results):
     # the task needs non-linearity: the all-linear network is far behind
     assert r["acc_dense"] - r["acc_linear"] >= 0.3
     # after training, at least half the units become linear with a small loss
-    assert min(r["frac_linearized_within_tol"]) >= 0.5
+    assert r["frac_linearized"] >= 0.5
     assert r["acc_linearized_late"] >= r["acc_dense"] - 0.02
     assert r["acc_linearized_late"] >= r["acc_linear"] + 0.3
     # the same pressure applied early costs more accuracy (every seed)

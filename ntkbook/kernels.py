@@ -6,18 +6,19 @@ an array ``t`` of cosines in [-1, 1] (any shape; the output has the same
 shape). That makes the kernels cheap to tabulate once on a quadrature grid
 (``ntkbook.spectrum.zonal_eigenvalues``) and to compare against
 neural-tangents' ``stax`` (``ntkbook.ntk.stax_mlp`` / ``stax_resnet``), which the
-tests do to ~1e-13.
+tests do to 1e-12.
 
-Building blocks are the arc-cosine kernels of Cho & Saul 2009 (NeurIPS,
-"Kernel Methods for Deep Learning", eq. 6 with n = 0, 1): for a centred
+Building blocks are the arc-cosine kernels of degree 0 and 1 of Cho & Saul
+2009 (NeurIPS, "Kernel Methods for Deep Learning"): for a centred
 Gaussian pair (u, v) with unit variances and correlation rho,
 
     E[relu'(u) relu'(v)] = kappa_0(rho) / 2,   kappa_0(rho) = (pi - arccos rho) / pi,
-    E[relu(u) relu(v)]   = kappa_1(rho) / 2,   kappa_1(rho) = (sqrt(1 - rho^2) + (pi - arccos rho) rho) / pi.
+    E[relu(u) relu(v)]   = kappa_1(rho) / 2,
+        kappa_1(rho) = (sqrt(1 - rho^2) + (pi - arccos rho) rho) / pi.
 
 Input covariance. neural-tangents and ``ntkbook.models`` divide the first
 matrix product by sqrt(d) (NTK parameterisation, fan-in d), so for unit-norm
-inputs in R^d the input covariance is ``K_0(x, y) = t / d``. Every kernel takes
+inputs in R^d the input covariance is ``K_0(x, y) = t / d``. The NTKs take
 ``input_variance = q`` with ``K_0 = q t``: ``q = 1`` is the convention of the
 papers (inputs on the unit sphere, ``K_0 = <x, y>``); ``q = 1 / d`` matches the
 package's networks. Without biases the ReLU kernels are positively homogeneous
@@ -34,7 +35,7 @@ from .spectrum import fit_power_law, harmonic_dimension
 
 __all__ = ["kappa_0", "kappa_1", "fc_ntk", "resnet_cosines", "resntk", "laplace",
            "spikiness", "resntk_spikiness", "ParityExponents", "parity_exponents",
-           "eigenvalue_blocks", "zonal_gram"]
+           "eigenvalue_blocks", "zonal_gram", "normalised"]
 
 
 def _cosines(t) -> np.ndarray:
@@ -60,7 +61,7 @@ def kappa_0(t):
     """Arc-cosine kernel of degree 0: ``kappa_0(t) = (pi - arccos t) / pi``.
 
     ``2 E[relu'(u) relu'(v)]`` for unit-variance Gaussians with correlation t
-    (Cho & Saul 2009, eq. 6, n = 0). ``kappa_0(1) = 1``, ``kappa_0(-1) = 0``.
+    (Cho & Saul 2009, arc-cosine kernel of degree 0). ``kappa_0(1) = 1``, ``kappa_0(-1) = 0``.
 
     Args:
       t: cosines in [-1, 1], any shape.
@@ -76,7 +77,7 @@ def kappa_1(t):
     """Arc-cosine kernel of degree 1: ``(sqrt(1 - t^2) + (pi - arccos t) t) / pi``.
 
     ``2 E[relu(u) relu(v)]`` for unit-variance Gaussians with correlation t
-    (Cho & Saul 2009, eq. 6, n = 1). ``kappa_1(1) = 1``, ``kappa_1(-1) = 0``,
+    (Cho & Saul 2009, arc-cosine kernel of degree 1). ``kappa_1(1) = 1``, ``kappa_1(-1) = 0``,
     ``kappa_1'(t) = kappa_0(t)``.
 
     Args:
@@ -96,7 +97,7 @@ def fc_ntk(t, depth: int, *, w_std: float = 1.0, b_std: float = 0.0,
     Layers ``z_l = w_std W_l h_{l-1} / sqrt(n_{l-1}) + b_std b_l`` (l = 1..L+1),
     ``h_l = relu(z_l)``, NTK parameterisation, every weight and bias trained
     (Jacot et al. 2018, arXiv 1806.07572, Thm. 1; Arora et al. 2019,
-    arXiv 1904.11955, eqs. 7-9). With ``s_l = Sigma_l(x, x)`` (the same for
+    arXiv 1904.11955). With ``s_l = Sigma_l(x, x)`` (the same for
     every x on the sphere) and ``rho_l = Sigma_l(x, y) / s_l``:
 
         Sigma_1 = w^2 q t + b^2,          Theta_1 = Sigma_1,
@@ -135,7 +136,7 @@ def resnet_cosines(t, depth: int, alpha: float) -> np.ndarray:
 
     ``rho_0 = t``, ``rho_l = (rho_{l-1} + alpha^2 kappa_1(rho_{l-1})) / (1 + alpha^2)``
     (the stream's covariance is ``Sigma_l = q (1 + alpha^2)^l rho_l``; Huang et
-    al. 2020, arXiv 2002.06262, Sec. 3).
+    al. 2020, arXiv 2002.06262).
 
     Args:
       t: cosines in [-1, 1], any shape S.
@@ -158,20 +159,23 @@ def resntk(t, depth: int, alpha: float, *, train_ends: bool = False,
            input_variance: float = 1.0):
     """ResNTK: NTK of the residual network ``ntkbook.models.resnet``.
 
-    Network (Huang, Wang, Tao, Zhao 2020, arXiv 2002.06262, Sec. 3; the model of
-    Belfer, Geifman, Galun, Basri 2021, arXiv 2104.03093, Sec. 3), width m -> inf:
-    ``h_0 = A x``, ``h_l = h_{l-1} + alpha V_l relu(sqrt(2) W_l h_{l-1} / sqrt(m)) / sqrt(m)``,
+    Network (Huang, Wang, Tao, Zhao 2020, arXiv 2002.06262; the model of Belfer,
+    Geifman, Galun, Basri 2021, arXiv 2104.03093), width m -> inf:
+    ``h_0 = A x`` with input covariance ``q t``,
+    ``h_l = h_{l-1} + alpha V_l relu(sqrt(2) W_l h_{l-1} / sqrt(m)) / sqrt(m)``,
     ``f = v . h_L / sqrt(m)``. With ``S_l = q (1 + alpha^2)^l`` (the stream's
     variance), ``Sigma_l = S_l rho_l`` (``resnet_cosines``):
 
         Theta_0 = Sigma_0 if A is trained else 0,
         Theta_l = Theta_{l-1}
-                  + alpha^2 [(Theta_{l-1} + Sigma_{l-1}) kappa_0(rho_{l-1}) + S_{l-1} kappa_1(rho_{l-1})],
+                  + alpha^2 [(Theta_{l-1} + Sigma_{l-1}) kappa_0(rho_{l-1})
+                             + S_{l-1} kappa_1(rho_{l-1})],
         NTK = Theta_L + (Sigma_L if v is trained else 0).
 
     The bracket is the W_l and V_l gradient (plus the propagated earlier NTK);
-    unrolled with A and v fixed it is Huang et al.'s sum over blocks of the
-    block term times the backward factor ``prod_{i > l} (1 + alpha^2 kappa_0(rho_{i-1}))``.
+    unrolled with A and v fixed it is a sum over blocks of the block term
+    ``alpha^2 S_{l-1} (rho_{l-1} kappa_0(rho_{l-1}) + kappa_1(rho_{l-1}))`` times the
+    backward factor ``prod_{i > l} (1 + alpha^2 kappa_0(rho_{i-1}))``.
     The papers also multiply by a depth-dependent constant; plot
     ``kappa(t) / kappa(1)`` to be free of it. At t = 1 with A, v fixed the value
     is ``2 L alpha^2 q (1 + alpha^2)^(L-1)``.
@@ -180,9 +184,10 @@ def resntk(t, depth: int, alpha: float, *, train_ends: bool = False,
       t: cosines in [-1, 1], any shape.
       depth: number of residual blocks L >= 1.
       alpha: residual-branch scale; Belfer et al. take ``alpha = L^-gamma``.
-      train_ends: whether A and v are trained too. False (default) is the
-        papers' setting (A and v fixed at initialisation); True matches
-        neural-tangents' ``ntkbook.ntk.stax_resnet``, which trains every layer.
+      train_ends: whether A and v are trained too. False (default here) is
+        the papers' setting (A and v fixed at initialisation); True is the
+        default of ``ntkbook.models.resnet`` and ``ntkbook.ntk.stax_resnet``
+        (kept for compatibility), which train every layer.
       input_variance: q with input covariance ``K_0 = q t`` (module docstring).
 
     Returns:
@@ -195,7 +200,8 @@ def resntk(t, depth: int, alpha: float, *, train_ends: bool = False,
     theta = scale[0] * rho[0] if train_ends else np.zeros_like(rho[0])
     for l in range(1, depth + 1):
         sigma = scale[l - 1] * rho[l - 1]
-        theta = theta + a2 * ((theta + sigma) * kappa_0(rho[l - 1]) + scale[l - 1] * kappa_1(rho[l - 1]))
+        branch = (theta + sigma) * kappa_0(rho[l - 1]) + scale[l - 1] * kappa_1(rho[l - 1])
+        theta = theta + a2 * branch
     return theta + scale[depth] * rho[depth] if train_ends else theta
 
 
@@ -215,6 +221,21 @@ def laplace(t, *, scale: float = 1.0):
     t = _cosines(t)
     _check_positive("scale", scale)
     return np.exp(-scale * np.sqrt(np.maximum(2.0 - 2.0 * t, 0.0)))
+
+
+def normalised(kappa: Callable) -> Callable:
+    """The shape ``t -> kappa(t) / kappa(1)`` of a kernel, free of its overall scale.
+
+    Args:
+      kappa: vectorised map of cosines to kernel values with ``kappa(1) != 0``.
+
+    Returns:
+      a vectorised map of cosines (any shape) to ``kappa(t) / kappa(1)``.
+    """
+    def shape(t):
+        return np.asarray(kappa(t), dtype=np.float64) / float(np.asarray(kappa(np.ones(1)))[0])
+
+    return shape
 
 
 def spikiness(kappa: Callable, *, chord: float = 3e-3) -> float:
@@ -260,7 +281,7 @@ def resntk_spikiness(depth: int, alpha: float) -> float:
 
     With ``alpha = L^-gamma``: c_L grows like L^(1 - 2 gamma) for gamma < 1/2,
     tends to 1/pi for gamma = 1/2 and to the two-layer value 1/(2 pi) for
-    gamma > 1/2 (Belfer et al. 2021, arXiv 2104.03093, Sec. 5). The same
+    gamma > 1/2, the two regimes of Belfer et al. 2021 (arXiv 2104.03093). The same
     expansion of ``fc_ntk`` (w_std = sqrt(2), no bias) gives ``L / (2 pi)``.
     """
     depth = _check_depth(depth)
@@ -284,7 +305,7 @@ def parity_exponents(lam, *, kmin: int, kmax: int, rtol: float = 1e-10) -> Parit
 
     Zonal kernels can treat even and odd degrees differently (the two-layer
     ReLU NTK without bias has ``lambda_k = 0`` for odd k >= 3; Bietti & Mairal
-    2019, arXiv 1905.12173, Prop. 5), so a single fit through both parities
+    2019, arXiv 1905.12173), so a single fit through both parities
     can be biased. Odd degrees whose |lambda_k| are all below
     ``rtol * max |lambda|`` count as vanishing.
 
@@ -356,7 +377,8 @@ def zonal_gram(kappa: Callable, x1, x2=None) -> np.ndarray:
     same = x2 is None
     x2 = x1 if same else np.asarray(x2, dtype=np.float64)
     if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1]:
-        raise ValueError(f"x1 and x2 must be (n, d) arrays with the same d, got {x1.shape}, {x2.shape}")
+        raise ValueError(f"x1 and x2 must be (n, d) arrays with the same d, "
+                         f"got {x1.shape}, {x2.shape}")
     norms = np.concatenate([np.linalg.norm(x1, axis=1), np.linalg.norm(x2, axis=1)])
     if np.max(np.abs(norms - 1)) > 1e-10:
         raise ValueError("x1 and x2 must hold unit vectors")

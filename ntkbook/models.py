@@ -129,8 +129,8 @@ def resnet(in_dim: int, width: int, depth: int, *, alpha: float,
     for ``l = 1..L``, ``f = v . h_L / sqrt(m)``, with all of A (d, m),
     W_l (m, m), V_l (m, m), v (m,) i.i.d. N(0, 1), ReLU, no biases, and
     ``alpha`` the skip/residual balance (Huang, Wang, Tao, Zhao 2020,
-    arXiv 2002.06262, Sec. 3; Belfer, Geifman, Galun, Basri 2021,
-    arXiv 2104.03093, Sec. 3, with ``alpha = L^-gamma``).
+    arXiv 2002.06262; Belfer, Geifman, Galun, Basri 2021, arXiv 2104.03093,
+    with ``alpha = L^-gamma``).
 
     The papers write the same network in the variables ``x_l = h_l / sqrt(m)``
     (``x_l = x_{l-1} + alpha sqrt(1/m) V_l relu(sqrt(2/m) W_l x_{l-1})``,

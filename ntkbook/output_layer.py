@@ -359,16 +359,23 @@ def gd_from_antisymmetric_init(model: Model, x, y, init_keys, *, num_steps: int,
 
 
 def bottleneck_mlp(in_dim: int, width: int, bottleneck: int, *,
-                   activation: str = "tanh") -> Model:
+                   activation: str = "tanh", bottleneck_activation: str | None = None) -> Model:
     """Wide network with one fixed-width non-linear layer in the middle.
 
-    ``h1 = phi(W1 x / sqrt(d))`` (width m), ``b = phi(B h1 / sqrt(m))`` (width
-    ``bottleneck``, fixed), ``h2 = phi(W2 b / sqrt(bottleneck))`` (width m),
-    ``f = v . h2 / sqrt(m)``: NTK parameterisation, all weights N(0, 1). Each
-    bottleneck unit is ``phi`` of a wide linear-output network, so its
-    Hessian has an O(1) rank-one part that the layers after it pass on:
+    ``h1 = phi(W1 x / sqrt(d))`` (width m), ``s = psi(B h1 / sqrt(m))`` (width
+    ``bottleneck``, fixed), ``h2 = phi(W2 s / sqrt(bottleneck))`` (width m),
+    ``f = v . h2 / sqrt(m)``: NTK parameterisation, all weights N(0, 1).
     ``||H_f||`` does not shrink with m (Liu, Zhu, Belkin 2020,
-    arXiv 2010.01092, Sec. 4, bottleneck networks).
+    arXiv 2010.01092, Sec. 4, bottleneck networks): each bottleneck unit is
+    ``psi`` of a wide linear-output network (an O(1) rank-one term when psi
+    is non-linear), and the upper part is a non-linear function of only
+    ``bottleneck`` numbers, whose second derivative in them is O(1) because
+    their fan-in scaling is ``1/sqrt(bottleneck)``, not ``1/sqrt(m)``.
+
+    Args:
+      in_dim, width, bottleneck: d, m and the fixed width b.
+      activation: phi, the wide layers' non-linearity.
+      bottleneck_activation: psi; ``activation`` when None.
 
     Returns:
       ``Model`` with ``params = [{"W": (d, m)}, {"W": (m, b)}, {"W": (b, m)}, {"W": (m, 1)}]``.
@@ -377,6 +384,7 @@ def bottleneck_mlp(in_dim: int, width: int, bottleneck: int, *,
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     phi = activation_fn(activation)
+    psi = activation_fn(bottleneck_activation or activation)
     sizes = [in_dim, width, bottleneck, width, 1]
 
     def init_fn(key):
@@ -384,12 +392,14 @@ def bottleneck_mlp(in_dim: int, width: int, bottleneck: int, *,
         return [{"W": jax.random.normal(k, (a, b))}
                 for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
 
+    def dense(layer, h):
+        return h @ layer["W"] / jnp.sqrt(h.shape[-1])
+
     def apply_fn(params, x):
-        h = x
-        for layer in params[:-1]:
-            h = phi(h @ layer["W"] / jnp.sqrt(h.shape[-1]))
-        return h @ params[-1]["W"] / jnp.sqrt(h.shape[-1])
+        h = phi(dense(params[0], x))
+        h = phi(dense(params[2], psi(dense(params[1], h))))
+        return dense(params[3], h)
 
     config = dict(kind="bottleneck_mlp", in_dim=in_dim, width=width, bottleneck=bottleneck,
-                  activation=activation)
+                  activation=activation, bottleneck_activation=bottleneck_activation)
     return Model(init_fn, apply_fn, config)

@@ -8,7 +8,9 @@ Every closed form is checked against an independent computation:
   * spikiness against its own closed form and the Laplace kernel.
 
 Tolerances (float64):
-  * CLOSED_TOL = 1e-12 relative to the largest entry: both sides are the same
+  * pytestmark = pytest.mark.filterwarnings("ignore:.*FanIn.*:UserWarning")  # stax's independence notice
+
+CLOSED_TOL = 1e-12 relative to the largest entry: both sides are the same
     recursions evaluated in a different order (stax: covariance matrices; here:
     cosines), so only a few ulps per layer separate them (observed <= 3e-15).
   * QUAD_TOL = 1e-10: scipy.integrate.quad's default accuracy.
@@ -137,6 +139,21 @@ def test_resntk_value_at_one(depth, alpha):
     assert abs(kernels.resntk(1.0, depth, alpha, input_variance=0.25) / expected - 0.25) < 1e-14
 
 
+def test_resntk_equals_unrolled_sum_over_blocks():
+    # second implementation: Theta_L = sum_l alpha^2 S_{l-1} (rho kappa_0 + kappa_1)(rho_{l-1})
+    #                                  * prod_{i > l} (1 + alpha^2 kappa_0(rho_{i-1}))
+    depth, alpha = 6, 0.6
+    a2 = alpha ** 2
+    rho = kernels.resnet_cosines(COSINES, depth, alpha)
+    total = np.zeros_like(COSINES)
+    for l in range(1, depth + 1):
+        back = np.prod([1 + a2 * kernels.kappa_0(rho[i - 1]) for i in range(l + 1, depth + 1)]
+                       + [np.ones_like(COSINES)], axis=0)
+        block = rho[l - 1] * kernels.kappa_0(rho[l - 1]) + kernels.kappa_1(rho[l - 1])
+        total += a2 * (1 + a2) ** (l - 1) * block * back
+    assert _relerr(kernels.resntk(COSINES, depth, alpha), total) < CLOSED_TOL
+
+
 def test_fc_ntk_value_at_one():
     # w_std = sqrt(2), no bias: Sigma_l(x, x) = 2 q and Theta(x, x) = 2 (L + 1) q.
     for depth in (1, 3, 10):
@@ -207,6 +224,15 @@ def test_fc_spikiness_grows_linearly():
         fc = kernels.spikiness(lambda t: kernels.fc_ntk(t, depth, w_std=2 ** 0.5))
         assert abs(fc / (depth / (2 * np.pi)) - 1) < SPIKE_TOL
     assert abs(kernels.resntk_spikiness(1, 0.3) - 1 / (2 * np.pi)) < 1e-15
+
+
+def test_normalised_kernel_is_one_at_one():
+    shape = kernels.normalised(lambda t: kernels.resntk(t, 5, 0.4, input_variance=0.3))
+    assert shape(1.0) == 1.0
+    np.testing.assert_allclose(shape(COSINES), kernels.resntk(COSINES, 5, 0.4) / kernels.resntk(1.0, 5, 0.4),
+                               rtol=1e-14)
+    # spikiness is scale-free
+    assert kernels.spikiness(shape) == pytest.approx(kernels.resntk_spikiness(5, 0.4), rel=SPIKE_TOL)
 
 
 def test_spikiness_validation():

@@ -177,6 +177,16 @@ def test_bottleneck_mlp_shapes_and_validation():
     assert model.apply_fn(params, jnp.ones((3, 4))).shape == (3, 1)
     with pytest.raises(ValueError, match="bottleneck"):
         ol.bottleneck_mlp(4, 10, 0)
+    # all-identity network = product of the scaled matrices
+    lin = ol.bottleneck_mlp(4, 10, 2, activation="identity")
+    x = jax.random.normal(jax.random.PRNGKey(1), (3, 4))
+    w1, b, w2, v = (l["W"] for l in params)
+    expected = x @ w1 @ b @ w2 @ v / jnp.sqrt(4 * 10 * 2 * 10)
+    np.testing.assert_allclose(lin.apply_fn(params, x), expected, rtol=1e-12)
+    # bottleneck_activation acts on the bottleneck only
+    mixed = ol.bottleneck_mlp(4, 10, 2, activation="identity", bottleneck_activation="tanh")
+    expected = jnp.tanh(x @ w1 @ b / jnp.sqrt(40.0)) @ w2 @ v / jnp.sqrt(20.0)
+    np.testing.assert_allclose(mixed.apply_fn(params, x), expected, rtol=1e-12)
 
 
 def test_gd_from_antisymmetric_init_matches_single_runs():

@@ -1,4 +1,4 @@
-"""Tests for ntkbook.pruning: gates, proximal step, path length, folding.
+"""Tests for ntkbook.pruning: gates, proximal step, folding, network path length.
 
 Tolerances (float64, session runs with JAX_ENABLE_X64=1): folding reorders
 sums of O(10)-sized products over a few layers, so 1e-10 absolute on logits
@@ -93,55 +93,6 @@ def test_train_gated_validation():
         pr.train_gated(model.apply_fn, params, x, y, keys=keys, lams=[0.0], num_steps=0)
     with pytest.raises(ValueError, match="lams"):
         pr.train_gated(model.apply_fn, params, x, y, keys=keys, lams=[-1.0], num_steps=1)
-
-
-# ----------------------------------------------------- average path length
-def test_apl_paper_figure1():
-    """Fig. 1 of arXiv 2211.17180: 257 paths; 1/257 each unnormalised, skip 1/2 normalised."""
-    adj, nonlinear = pr.figure1_graph()
-    assert adj.shape == (18, 18)
-    assert pr.average_path_length(adj, nonlinear, normalized=False) == pytest.approx(1024 / 257, abs=EXACT)
-    assert pr.average_path_length(adj, nonlinear, normalized=True) == pytest.approx(2.0, abs=EXACT)
-
-
-def test_apl_chain_and_diamond_by_hand():
-    # chain in -> a -> b -> out with a non-linear, b linear: every path meets 1
-    adj = np.zeros((4, 4)); adj[0, 1] = adj[1, 2] = adj[2, 3] = 1
-    assert pr.average_path_length(adj, [0, 1, 0, 0], normalized=False) == pytest.approx(1.0)
-    # diamond in -> {a, b} -> out, only a non-linear, plus a skip in -> out:
-    # 3 paths with counts 1, 0, 0 -> 1/3; normalised with weights a:1, b:1, skip:2
-    # -> P(a) = 1/4 -> 1/4
-    adj = np.zeros((4, 4)); adj[0, 1] = adj[0, 2] = adj[1, 3] = adj[2, 3] = 1; adj[0, 3] = 2
-    assert pr.average_path_length(adj, [0, 1, 0, 0], normalized=False) == pytest.approx(1 / 3)
-    assert pr.average_path_length(adj, [0, 1, 0, 0], normalized=True) == pytest.approx(1 / 4)
-
-
-def test_apl_mlp_is_sum_of_layer_fractions():
-    adj, hidden = pr.mlp_graph(2, [4, 5, 3], 2)
-    c = np.zeros(adj.shape[0])
-    c[hidden[0][:1]] = 1; c[hidden[1][:5]] = 1; c[hidden[2][:0]] = 1
-    expected = 1 / 4 + 1 + 0
-    for normalized in (False, True):
-        assert pr.average_path_length(adj, c, normalized=normalized) == pytest.approx(expected)
-
-
-def test_apl_residual_mlp_normalised_vs_unnormalised():
-    width, depth = 3, 2
-    adj, hidden = pr.resmlp_graph(2, width, depth, 2)
-    c = np.zeros(adj.shape[0]); c[np.concatenate(hidden)] = 1
-    # normalised: each block's branch taken with prob 1/2 -> depth / 2
-    assert pr.average_path_length(adj, c, normalized=True) == pytest.approx(depth / 2)
-    # unnormalised, by hand: per stream unit, N_l = N_{l-1} (1 + m^2) paths, of
-    # which N_{l-1} m^2 go through the branch -> APL = depth * m^2 / (1 + m^2)
-    m2 = width ** 2
-    assert pr.average_path_length(adj, c, normalized=False) == pytest.approx(depth * m2 / (1 + m2))
-
-
-def test_apl_validation():
-    with pytest.raises(ValueError, match="adjacency"):
-        pr.average_path_length(np.ones((3, 3)), np.zeros(3))
-    with pytest.raises(ValueError, match="nonlinear"):
-        pr.average_path_length(np.triu(np.ones((3, 3)), 1), np.zeros(2))
 
 
 # ------------------------------------------------------------------ folding

@@ -214,10 +214,10 @@ def antisymmetric(model) -> Model:
     ``f~(w0) = 0`` for every input and every width while the tangent kernel is
     unchanged at initialisation: ``K~ = (K(w+) + K(w-)) / 2 = K(w0)``. For a
     one-hidden-layer MLP this *is* the "doubling" initialisation
-    ``W = [W0, W0]``, ``v = [v0; -v0]`` of a width-2m network (Liu, Zhu, Belkin
-    2020, arXiv 2010.01092, Sec. 5 experiments; Chizat, Oyallon, Bach 2019,
-    arXiv 1812.07956): training starts from a zero function, so the trained
-    network only has to fit the targets, not undo a random initial function.
+    ``W = [W0, W0]``, ``v = [v0; -v0]`` of a width-2m network, a standard way to start
+    from a zero function (e.g. Chizat, Oyallon, Bach 2019, arXiv 1812.07956):
+    the trained network only has to fit the targets, not undo a random
+    initial function.
 
     Args:
       model: ``(init_fn, apply_fn, ...)`` following ``ntkbook.models``.

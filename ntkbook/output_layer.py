@@ -18,13 +18,15 @@ not need linearity, only a lower bound on ``lambda_min(K)`` along the path
 (the PL* condition of Liu, Zhu, Belkin 2022, arXiv 2003.00307), and the
 kernel identity above shows ``lambda_min(K_f) >= min phi'^2 lambda_min(K_lin)``.
 
-Functions: ``hessian_terms`` (matrix-free two-term decomposition),
-``antisymmetric_init`` (so ``f_lin(w0) = 0`` at every width),
-``inverse_activation``, ``predicted_kernel_change``, ``kernel_change_plateau``,
-``tangent_kernel_metrics`` and ``pl_constant`` (smallest eigenvalue of K and
-the PL* constant along training), ``gd_from_antisymmetric_init`` (the
-training run of the chapter, vmapped over seeds), ``bottleneck_mlp`` (a wide network with a
-fixed-width non-linear layer inside).
+Functions: ``hessian_terms`` (matrix-free two-term decomposition at one
+input, via ``scalar_output_fn``) and ``rank_one_norms`` (the rank-one term at
+many inputs); ``antisymmetric_init`` (so ``f_lin(w0) = 0`` at every width);
+``inverse_activation``, ``predicted_kernel_change``, ``kernel_change_plateau``
+(the O(1) kernel change in closed form); ``tangent_kernel_metrics`` and
+``pl_constant`` (smallest eigenvalue of K and the PL* constant along
+training); ``gd_from_antisymmetric_init`` (the chapter's training run,
+vmapped over seeds); ``bottleneck_mlp`` (a wide network with a fixed-width
+layer inside).
 """
 from __future__ import annotations
 
@@ -39,8 +41,8 @@ from .models import Model, activation_fn
 from .ntk import empirical_ntk
 from .training import TrainResult, mse_loss, train
 
-__all__ = ["HessianTerms", "scalar_output_fn", "hessian_terms", "rank_one_norms", "antisymmetric_init", "inverse_activation",
-           "predicted_kernel_change", "kernel_change_plateau", "tangent_kernel_metrics",
+__all__ = ["HessianTerms", "scalar_output_fn", "hessian_terms", "rank_one_norms",
+           "antisymmetric_init", "inverse_activation", "predicted_kernel_change", "kernel_change_plateau", "tangent_kernel_metrics",
            "pl_constant", "gd_from_antisymmetric_init", "bottleneck_mlp"]
 
 

@@ -15,9 +15,10 @@ normalised by ``P_k^{(d)}(1) = 1``; the degree-k eigenspace has dimension
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
-from numpy.polynomial.legendre import leggauss
+from scipy.special import roots_legendre
 
 __all__ = ["legendre_polynomials", "harmonic_dimension", "zonal_eigenvalues",
            "fit_power_law"]
@@ -67,6 +68,20 @@ def _check_d_kmax(d, kmax):
         raise ValueError(f"kmax must be an int >= 0, got {kmax!r}")
 
 
+@lru_cache(maxsize=16)
+def _theta_rule(num_nodes: int):
+    """Gauss–Legendre nodes/weights mapped to theta in (0, pi); read-only arrays.
+
+    ``scipy.special.roots_legendre`` (Golub–Welsch with asymptotic
+    refinements) is O(n^2); numpy's ``leggauss`` solves an O(n^3) eigenproblem.
+    """
+    nodes, weights = roots_legendre(num_nodes)
+    theta = 0.5 * np.pi * (nodes + 1.0)
+    weights = 0.5 * np.pi * weights
+    theta.flags.writeable = weights.flags.writeable = False
+    return theta, weights
+
+
 def zonal_eigenvalues(kappa, d: int, kmax: int, *, num_nodes: int | None = None) -> np.ndarray:
     """Funk–Hecke eigenvalues ``lambda_0..lambda_kmax`` of a zonal kernel.
 
@@ -94,9 +109,7 @@ def zonal_eigenvalues(kappa, d: int, kmax: int, *, num_nodes: int | None = None)
     """
     _check_d_kmax(d, kmax)
     num_nodes = num_nodes or max(4 * int(kmax) + 512, 2048)
-    nodes, weights = leggauss(num_nodes)
-    theta = 0.5 * np.pi * (nodes + 1.0)
-    weights = 0.5 * np.pi * weights
+    theta, weights = _theta_rule(int(num_nodes))
     t = np.cos(theta)
     values = np.asarray(kappa(t), dtype=np.float64)
     if values.shape != t.shape:

@@ -347,17 +347,21 @@ def test_home_page_has_chapter_map_and_glued_claims_table(book):
 @pytest.mark.book
 def test_no_error_outputs_or_progress_bars_in_pages(book):
     bad = {
-        "a traceback": "Traceback (most recent call last)",
-        "an error output": 'class="output traceback',
-        "a stderr output": 'class="output stderr',
-        "a tqdm bar": "it/s]",
-        "a widget": "application/vnd.jupyter.widget-view+json",
-        "an unresolved glue": "{glue:",
+        "a traceback": r"Traceback \(most recent call last\)",
+        "an error output": r'class="output traceback',
+        "a stderr output": r'class="output stderr',
+        "a tqdm bar": r"it/s\]",
+        "a widget": r"application/vnd\.jupyter\.widget-view\+json",
+        "an unresolved glue": r"\{glue:",
+        "an object repr (end the cell with `;` or `fig`)": r"&lt;[\w.]+ (object )?at 0x[0-9a-f]+&gt;",
     }
     problems = []
     for docname in toc_files():
         html = page_html(book, docname)
-        problems += [f"{docname}: {what}" for what, needle in bad.items() if needle in html]
+        for what, pattern in bad.items():
+            hits = re.findall(pattern, html)
+            if hits:
+                problems.append(f"{docname}: {len(hits)} x {what}")
     assert not problems, "\n".join(problems)
 
 
@@ -381,3 +385,32 @@ def test_figures_have_opaque_white_backgrounds(book):
             if not (rgb_white and opaque):
                 problems.append(f"{chapter}: {path.name} corners {corners.round(2).tolist()}")
     assert not problems, "figures not on an opaque white background:\n" + "\n".join(problems)
+
+
+@pytest.mark.book
+def test_no_figure_shown_twice(book):
+    """A cell ending in ``fig`` must not also show the figure through pyplot's inline backend.
+
+    (The executed notebooks in the build root are exactly what the pages show.)
+    """
+    import base64
+    import io
+
+    import matplotlib.image as mpimg
+
+    def png_shape(data):
+        return mpimg.imread(io.BytesIO(base64.b64decode(data))).shape
+
+    problems = []
+    for chapter in toc_chapters():
+        cells = json.loads((BUILD_ROOT / "notebooks" / f"{chapter}.ipynb").read_text())["cells"]
+        for index, cell in enumerate(cells):
+            shapes = {"execute_result": [], "display_data": []}
+            for output in cell.get("outputs", []):
+                png = output.get("data", {}).get("image/png")
+                if png and output["output_type"] in shapes:
+                    shapes[output["output_type"]].append(png_shape(png))
+            if set(shapes["execute_result"]) & set(shapes["display_data"]):
+                problems.append(f"{chapter}: code cell {index} shows its figure twice")
+    assert not problems, "\n".join(problems)
+

@@ -8,9 +8,7 @@ Every closed form is checked against an independent computation:
   * spikiness against its own closed form and the Laplace kernel.
 
 Tolerances (float64):
-  * pytestmark = pytest.mark.filterwarnings("ignore:.*FanIn.*:UserWarning")  # stax's independence notice
-
-CLOSED_TOL = 1e-12 relative to the largest entry: both sides are the same
+  * CLOSED_TOL = 1e-12 relative to the largest entry: both sides are the same
     recursions evaluated in a different order (stax: covariance matrices; here:
     cosines), so only a few ulps per layer separate them (observed <= 3e-15).
   * QUAD_TOL = 1e-10: scipy.integrate.quad's default accuracy.
@@ -28,6 +26,8 @@ from scipy import integrate, stats
 
 import ntkbook as nk
 from ntkbook import kernels
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*FanIn.*:UserWarning")  # stax's independence notice
 
 CLOSED_TOL = 1e-12
 QUAD_TOL = 1e-10

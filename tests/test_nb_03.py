@@ -28,7 +28,7 @@ def test_nonlinear_output_breaks_linearity_but_gd_converges(quick_results):
     assert abs(r["slope_ntk_change"]) < 0.15
     assert r["slope_ntk_change_linear_output"] < -0.5
     # optimisation: the loss falls by >= 10^3 at every width and seed; PL constant bounded below
-    assert r["loss_ratio"] < 1e-3
+    assert r["loss_ratio"] < 1e-4
     assert r["lambda_min_ratio_sigmoid"] > 0.2
 
 

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 __all__ = ["check_bool", "check_int", "check_float", "check_choice", "check_int_list",
-           "check_path", "point_keys", "write_results", "progress", "to_jsonable"]
+           "check_path", "point_keys", "write_results", "progress", "to_jsonable", "glue"]
 
 
 def _fail(name, allowed, value):
@@ -104,3 +104,18 @@ def progress(iterable, **kwargs):
     from tqdm.auto import tqdm
 
     return tqdm(iterable, disable=bool(os.environ.get("NTKBOOK_NO_PROGRESS")), **kwargs)
+
+
+def glue(name: str, value, display: bool = False):
+    """``myst_nb.glue`` for numbers: numpy scalars become plain Python numbers.
+
+    numpy 2 prints ``np.float64(0.5)``, which myst-nb's ``{glue:text}`key:.2f```
+    cannot format; ``.item()`` turns numpy scalars and 0-d arrays into floats
+    and ints first. Other values (figures, strings) pass through unchanged.
+    """
+    from myst_nb import glue as myst_glue
+
+    if isinstance(value, (np.generic, np.ndarray)) or hasattr(value, "__jax_array__") or (
+            type(value).__module__.startswith("jax") and getattr(value, "ndim", None) == 0):
+        value = np.asarray(value).item()
+    return myst_glue(name, value, display=display)

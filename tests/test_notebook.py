@@ -43,3 +43,16 @@ def test_write_results_converts_arrays(tmp_path):
     nb.write_results(str(path), {"a": np.arange(3), "b": {"c": np.float64(1.5)}, "d": [np.int64(2)]})
     assert json.loads(path.read_text()) == {"a": [0, 1, 2], "b": {"c": 1.5}, "d": [2]}
     nb.write_results(None, {"a": 1})  # no-op
+
+
+def test_glue_converts_numpy_scalars(monkeypatch):
+    import jax.numpy as jnp
+    import myst_nb
+
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=False: seen.update({name: value}))
+    nb.glue("a", np.float64(0.5))
+    nb.glue("b", jnp.asarray(3))
+    nb.glue("c", "text")
+    assert type(seen["a"]) is float and seen["a"] == 0.5
+    assert type(seen["b"]) is int and seen["c"] == "text"

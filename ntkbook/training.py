@@ -164,9 +164,11 @@ def gradient_descent(loss_fn: Callable, params, *, learning_rate: float, num_ste
                      record_every: int = 1) -> TrainResult:
     """Full-batch GD ``w_{t+1} = w_t - lr * grad L(w_t)``; arguments as in ``train``.
 
-    The learning rate is a runtime argument: changing it does not recompile.
+    The learning rate is a runtime argument: changing it does not recompile,
+    and it may be a traced value (e.g. under ``jax.vmap`` over seeds), in
+    which case it is not validated here.
     """
-    if not learning_rate > 0:
+    if not isinstance(learning_rate, jax.core.Tracer) and not learning_rate > 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
     lr = jnp.asarray(learning_rate, dtype=jax.tree.leaves(params)[0].dtype)
     return _fit(loss_fn, params, _gd_update, (), lr, metrics_fn, num_steps, record_every)

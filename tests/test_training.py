@@ -65,3 +65,11 @@ def test_validation(kwargs, match):
     kwargs = {"learning_rate": 0.1, **kwargs}
     with pytest.raises(ValueError, match=match):
         nk.gradient_descent(nk.mse_loss(apply_fn, x, y), params, **kwargs)
+
+
+def test_gradient_descent_vmaps_over_learning_rates():
+    apply_fn, x, y, params = _problem()
+    loss = nk.mse_loss(apply_fn, x, y)
+    run = lambda lr: nk.gradient_descent(loss, params, learning_rate=lr, num_steps=5).losses[-1]
+    batched = jax.vmap(run)(jnp.array([0.05, 0.1]))
+    np.testing.assert_allclose(batched, [run(0.05), run(0.1)], rtol=1e-12)

@@ -83,7 +83,8 @@ class TrainPath(NamedTuple):
         ``f(w_t; x) - f_lin(w_t; x)``.
       distance: ``(S, C + 1)`` ``||w_t - w_0||`` (the radius R actually used).
       hessian_norm: ``(S, C + 1)`` ``||d^2 f(w_t; x_probe) / dw^2||_2``.
-      loss_hessian_norm: ``(S, C + 1)`` ``||d^2 L(w_t) / dw^2||_2``.
+      loss_hessian_norm: ``(S, C + 1)`` ``||d^2 L(w_t) / dw^2||_2``, measured at
+        w_0 and w_T only (NaN at the checkpoints in between).
       gauss_newton_norm: ``(S, C + 1)`` ``lambda_max(K(w_t)) / n``, the norm of
         the Gauss-Newton part ``J^T J / n`` of the loss Hessian.
       learning_rate: ``(S,)`` step sizes used.
@@ -342,7 +343,8 @@ def train_path(model, params0: Sequence, x_train, y_train, x_probe, *, key, num_
       num_steps: GD steps T, a multiple of ``num_checkpoints``.
       num_checkpoints: C >= 1.
       num_iters: Lanczos steps per spectral norm.
-      loss_hessian: also measure ``||d^2 L / dw^2||_2`` (NaN when False).
+      loss_hessian: also measure ``||d^2 L / dw^2||_2`` at w_0 and w_T (NaN when
+        False).
       learning_rate: fixed step for every seed, or None for the rule above.
 
     Returns:
@@ -363,7 +365,7 @@ def train_path(model, params0: Sequence, x_train, y_train, x_probe, *, key, num_
         pair, ntk0, curve, rows = pair0, None, [], []
         for c in range(num_checkpoints + 1):
             ntk, row = _checkpoint(model, pair_apply, pair0, pair, ntk0, x_train, x_probe,
-                                   loss_fn if loss_hessian else None,
+                                   loss_fn if loss_hessian and c in (0, num_checkpoints) else None,
                                    jax.random.fold_in(jax.random.fold_in(key, s), c), num_iters)
             rows.append(row)
             if c == 0:

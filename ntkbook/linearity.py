@@ -37,7 +37,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from . import plotting
-from .hessian import spectral_norm
+from .hessian import output_fn, single_input, spectral_norm
 from .models import Model
 from .ntk import empirical_ntk, kernel_change
 from .spectrum import fit_power_law
@@ -126,51 +126,6 @@ class LinearityReport(NamedTuple):
     loss_ratio: np.ndarray | None
     paths: tuple | None
     slopes: Slopes
-
-
-class _PointOutput:
-    """``fn(params) = apply_fn(params, x[None])[0, 0]``, hashable by value.
-
-    ``spectral_norm`` compiles once per ``fn`` (a static argument of jit); two
-    instances with the same ``apply_fn`` and the same probe compare equal, so
-    repeated calls (seeds, checkpoints) reuse one compiled Lanczos loop.
-    """
-
-    def __init__(self, apply_fn: Callable, x):
-        self.apply_fn = apply_fn
-        self.x = np.asarray(x).reshape(1, -1)
-        self._key = (apply_fn, self.x.shape, self.x.dtype.str, self.x.tobytes())
-
-    def __call__(self, params):
-        return self.apply_fn(params, jnp.asarray(self.x))[0, 0]
-
-    def __hash__(self):
-        return hash(self._key)
-
-    def __eq__(self, other):
-        return isinstance(other, _PointOutput) and self._key == other._key
-
-
-def _check_point(x):
-    x = jnp.asarray(x)
-    if x.ndim == 2 and x.shape[0] == 1:
-        x = x[0]
-    if x.ndim != 1:
-        raise ValueError(f"x must be one input of shape (d,) or (1, d), got shape {x.shape}")
-    return x
-
-
-def output_fn(apply_fn: Callable, x) -> Callable:
-    """The scalar function ``w -> f(w; x)`` of the parameters at one input.
-
-    Args:
-      apply_fn: ``apply_fn(params, x: (n, d)) -> (n, 1)``.
-      x: ``(d,)`` or ``(1, d)`` input.
-
-    Returns:
-      ``fn(params) -> ()``, hashable by value (jit caches hit across calls).
-    """
-    return _PointOutput(apply_fn, _check_point(x))
 
 
 @partial(jax.jit, static_argnums=0)
@@ -355,7 +310,7 @@ def train_path(model, params0: Sequence, x_train, y_train, x_probe, *, key, num_
     if not isinstance(num_steps, int) or num_steps < 1 or num_steps % num_checkpoints:
         raise ValueError(f"num_steps must be a positive multiple of num_checkpoints="
                          f"{num_checkpoints}, got {num_steps!r}")
-    x_train, x_probe = jnp.asarray(x_train), _check_point(x_probe)
+    x_train, x_probe = jnp.asarray(x_train), single_input(x_probe)
     pair_apply = antisymmetric(model).apply_fn
     loss_fn = mse_loss(pair_apply, x_train, y_train)
     chunk = num_steps // num_checkpoints
@@ -452,7 +407,7 @@ def transition_report(model_fn: Callable, widths: Sequence[int], x_probe, *, key
     if not isinstance(num_train_seeds, int) or not 1 <= num_train_seeds <= num_seeds:
         raise ValueError(f"num_train_seeds must be an int in [1, num_seeds={num_seeds}], "
                          f"got {num_train_seeds!r}")
-    x_probe = _check_point(x_probe)
+    x_probe = single_input(x_probe)
     init_key, path_key = jax.random.split(key)
     hess, grad, paths = [], [], []
     for m in (progress or (lambda it: it))(widths):

@@ -19,7 +19,7 @@ not need linearity, only a lower bound on ``lambda_min(K)`` along the path
 kernel identity above shows ``lambda_min(K_f) >= min phi'^2 lambda_min(K_lin)``.
 
 Functions: ``hessian_terms`` (matrix-free two-term decomposition at one
-input, via ``scalar_output_fn``) and ``rank_one_norms`` (the rank-one term at
+input, via ``ntkbook.hessian.output_fn``) and ``rank_one_norms`` (the rank-one term at
 many inputs); ``antisymmetric_init`` (so ``f_lin(w0) = 0`` at every width);
 ``inverse_activation``, ``predicted_kernel_change``, ``kernel_change_plateau``
 (the O(1) kernel change in closed form); ``tangent_kernel_metrics`` and
@@ -36,12 +36,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .hessian import spectral_norm
+from .hessian import output_fn, spectral_norm
 from .models import Model, activation_fn
 from .ntk import empirical_ntk
 from .training import TrainResult, mse_loss, train
 
-__all__ = ["HessianTerms", "scalar_output_fn", "hessian_terms", "rank_one_norms",
+__all__ = ["HessianTerms", "hessian_terms", "rank_one_norms",
            "antisymmetric_init", "inverse_activation", "predicted_kernel_change", "kernel_change_plateau", "tangent_kernel_metrics",
            "pl_constant", "gd_from_antisymmetric_init", "bottleneck_mlp"]
 
@@ -65,23 +65,6 @@ class HessianTerms(NamedTuple):
     hessian_lin: float
     f_lin: float
     grad_sq_norm: float
-
-
-def scalar_output_fn(apply_fn: Callable, x) -> Callable:
-    """``fn(params) = apply_fn(params, x[None])[0, 0]``: the output at one input.
-
-    Args:
-      apply_fn: ``apply_fn(params, x: (n, d)) -> (n, 1)``.
-      x: one input ``(d,)``.
-    """
-    x = jnp.asarray(x)
-    if x.ndim != 1:
-        raise ValueError(f"x must be one input of shape (d,), got {x.shape}")
-
-    def fn(params):
-        return apply_fn(params, x[None])[0, 0]
-
-    return fn
 
 
 class _Composed(NamedTuple):
@@ -158,7 +141,7 @@ def rank_one_norms(apply_fn_lin: Callable, phi: Callable, params, x):
         raise ValueError(f"x must be (n, d), got {x.shape}")
 
     def one(xi):
-        z, g = jax.value_and_grad(scalar_output_fn(apply_fn_lin, xi))(params)
+        z, g = jax.value_and_grad(lambda p: apply_fn_lin(p, xi[None])[0, 0])(params)
         grad_sq = sum(jnp.vdot(leaf, leaf) for leaf in jax.tree.leaves(g))
         return jnp.abs(jax.grad(jax.grad(phi))(z)) * grad_sq
 
@@ -405,3 +388,8 @@ def bottleneck_mlp(in_dim: int, width: int, bottleneck: int, *,
     config = dict(kind="bottleneck_mlp", in_dim=in_dim, width=width, bottleneck=bottleneck,
                   activation=activation, bottleneck_activation=bottleneck_activation)
     return Model(init_fn, apply_fn, config)
+
+
+# The output at one input as a function of the weights; kept under the name
+# chapter 3 uses. One implementation, in ``ntkbook.hessian``.
+scalar_output_fn = output_fn

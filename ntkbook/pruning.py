@@ -220,33 +220,43 @@ def _cross_entropy(apply_fn, params, x, labels):
     return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], axis=1))
 
 
-@partial(jax.jit, static_argnames=("apply_fn", "num_steps", "batch_size"))
-def _train_batch(apply_fn, params, masks, keys, lams, x, labels, learning_rate,
-                 gate_lr, prior_steps, num_steps, batch_size):
-    opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(learning_rate))
+_CHUNK = 250   # steps per compiled scan: one compilation serves every run length
+
+
+def _optimizer(learning_rate):
+    return optax.chain(optax.clip_by_global_norm(1.0), optax.adam(learning_rate))
+
+
+@partial(jax.jit, static_argnames=("apply_fn", "batch_size"))
+def _train_chunk(apply_fn, carry, keys, lams, x, labels, learning_rate, gate_lr, prior_steps,
+                 num_steps, start, batch_size):
+    """Steps ``start .. start + _CHUNK - 1`` of B runs; steps ``>= num_steps`` leave the carry as is.
+
+    Only the chunk length is static, so runs of any length (and any
+    ``prior_steps``) share one compilation per model and batch size.
+    """
+    opt = _optimizer(learning_rate)
     grad_fn = jax.value_and_grad(partial(_cross_entropy, apply_fn))
 
-    def one(params, mask, key, lam):
+    def one(carry, key, lam):
         def step(carry, t):
             p, state, mask = carry
             idx = jax.random.randint(jax.random.fold_in(key, t), (batch_size,), 0, x.shape[0])
             loss, g = grad_fn(p, x[idx], labels[idx])
             g_s = g["s"]
             g = {**g, "s": [jnp.zeros_like(s) for s in g_s]}
-            updates, state = opt.update(g, state, p)
-            p = optax.apply_updates(p, updates)
+            updates, new_state = opt.update(g, state, p)
+            new_p = optax.apply_updates(p, updates)
             on = t < prior_steps
             gates = [prox_gate(s - gate_lr * gs, gate_lr * lam * on) * m
-                     for s, gs, m in zip(p["s"], g_s, mask)]
-            mask = [m * (s != 0) for s, m in zip(gates, mask)]
-            return ({**p, "s": gates}, state, mask), loss
+                     for s, gs, m in zip(new_p["s"], g_s, mask)]
+            new = ({**new_p, "s": gates}, new_state, [m * (s != 0) for s, m in zip(gates, mask)])
+            active = t < num_steps
+            return jax.tree.map(lambda a, b: jnp.where(active, a, b), new, carry), loss
 
-        params = {**params, "s": [s * m for s, m in zip(params["s"], mask)]}
-        (params, _, _), losses = jax.lax.scan(step, (params, opt.init(params), mask),
-                                              jnp.arange(num_steps))
-        return params, losses
+        return jax.lax.scan(step, carry, start + jnp.arange(_CHUNK))
 
-    return jax.vmap(one)(params, masks, keys, lams)
+    return jax.vmap(one)(carry, keys, lams)
 
 
 def train_gated(apply_fn: Callable, params, x, labels, *, keys, lams, num_steps: int,
@@ -265,7 +275,8 @@ def train_gated(apply_fn: Callable, params, x, labels, *, keys, lams, num_steps:
     The weights take Adam steps (gradients clipped to global norm 1), the
     gates plain gradient steps of size ``gate_lr`` followed by ``prox_gate``:
     an exact proximal-gradient step on the gates.
-    The whole loop is one ``lax.scan``; the B runs are ``vmap``-ed.
+    The loop is a ``lax.scan`` over chunks of ``_CHUNK`` steps (one
+    compilation for every run length), the B runs are ``vmap``-ed.
 
     Args:
       apply_fn: ``apply_fn(params, x) -> (n, C)`` logits.
@@ -301,8 +312,14 @@ def train_gated(apply_fn: Callable, params, x, labels, *, keys, lams, num_steps:
     prior_steps = num_steps if prior_steps is None else prior_steps
     if not isinstance(prior_steps, int) or not 0 <= prior_steps <= num_steps:
         raise ValueError(f"prior_steps must be an int in [0, num_steps], got {prior_steps!r}")
-    return _train_batch(apply_fn, params, masks, keys, lams, x, labels,
-                        learning_rate, gate_lr, prior_steps, num_steps, batch_size)
+    params = {**params, "s": [s * m for s, m in zip(params["s"], masks)]}
+    carry = (params, jax.vmap(_optimizer(learning_rate).init)(params), masks)
+    losses = []
+    for start in range(0, num_steps, _CHUNK):   # a few dispatches, no per-step Python
+        carry, loss = _train_chunk(apply_fn, carry, keys, lams, x, labels, learning_rate,
+                                   gate_lr, prior_steps, num_steps, start, batch_size)
+        losses.append(loss)
+    return carry[0], jnp.concatenate(losses, axis=1)[:, :num_steps]
 
 
 def accuracy(apply_fn: Callable, params, x, labels):
@@ -393,11 +410,12 @@ def prior_sweep(model: Model, x, labels, x_test, labels_test, *, key, num_seeds:
     init = init_batch(model, point_keys(run_keys[0], S), dtype=dtype)
     train = partial(train_gated, model.apply_fn, x=x, labels=labels, **train_kwargs)
     acc = partial(accuracy, model.apply_fn, x=x_test, labels=labels_test)
-    zeros = jnp.zeros(S, dtype)
-    dense, _ = train(init, keys=point_keys(run_keys[1], S), lams=zeros, num_steps=num_steps)
-    lin0 = linear_params(init)
-    linear, _ = train(lin0, keys=point_keys(run_keys[1], S), lams=zeros, num_steps=num_steps,
-                      masks=[jnp.zeros_like(g) for g in lin0["s"]])
+    # dense and all-linear runs in one batch of 2S (same minibatches, gates held at 0)
+    both = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), init, linear_params(init))
+    masks = [jnp.concatenate([jnp.ones_like(g), jnp.zeros_like(g)]) for g in init["s"]]
+    both, _ = train(both, keys=jnp.concatenate([point_keys(run_keys[1], S)] * 2),
+                    lams=jnp.zeros(2 * S, dtype), num_steps=num_steps, masks=masks)
+    dense, linear = (jax.tree.map(lambda a, half=h: a[half], both) for h in (slice(None, S), slice(S, None)))
     rep = lambda tree: jax.tree.map(lambda a: jnp.repeat(a, K, axis=0), tree)
     lam_runs = jnp.asarray(np.tile(lams, S), dtype)
 

@@ -250,7 +250,10 @@ def _train_chunk(apply_fn, carry, keys, lams, x, labels, learning_rate, gate_lr,
             on = t < prior_steps
             gates = [prox_gate(s - gate_lr * gs, gate_lr * lam * on) * m
                      for s, gs, m in zip(new_p["s"], g_s, mask)]
-            new = ({**new_p, "s": gates}, new_state, [m * (s != 0) for s, m in zip(gates, mask)])
+            # a gate the prior sets to 0 is pruned (masked); without the prior
+            # (lam = 0 or after prior_steps) a gate clipped at 0 may come back
+            pruned = [(s == 0) & (lam * on > 0) for s in gates]
+            new = ({**new_p, "s": gates}, new_state, [jnp.where(q, 0, m) for q, m in zip(pruned, mask)])
             active = t < num_steps
             return jax.tree.map(lambda a, b: jnp.where(active, a, b), new, carry), loss
 
@@ -271,7 +274,9 @@ def train_gated(apply_fn: Callable, params, x, labels, *, keys, lams, num_steps:
     ``0 <= s <= 1`` (Mehmeti-Göpel & Disselhoff 2023,
     arXiv 2211.17180, Sec. 3: a sparsity prior pulling PReLU slopes to 1).
     Units with ``mask == 0`` are held exactly linear (``s = 0``) throughout,
-    and a unit whose gate reaches 0 stays linear from then on (it is pruned).
+    and a unit whose gate the prior sets to 0 stays linear from then on (it
+    is pruned); without the prior (``lam = 0``, or after ``prior_steps``) the
+    gates only move within ``[0, 1]`` and nothing is pruned.
     The weights take Adam steps (gradients clipped to global norm 1), the
     gates plain gradient steps of size ``gate_lr`` followed by ``prox_gate``:
     an exact proximal-gradient step on the gates.

@@ -84,6 +84,26 @@ def test_train_gated_batched_prior_linearises_and_masks_hold():
     assert pr.accuracy(model.apply_fn, out, x, labels).shape == (3,)
 
 
+def test_units_pruned_by_the_prior_stay_linear_in_recovery():
+    """A huge prior for 5 steps zeroes every gate; 30 more steps without it keep them at 0.
+
+    Without any prior, gates started at 0 are free to move (nothing is pruned).
+    """
+    model = pr.gated_mlp(2, 8, 2, 3)
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    params = jax.vmap(model.init_fn)(keys)
+    x = jax.random.normal(jax.random.PRNGKey(1), (64, 2))
+    labels = (x[:, 0] * x[:, 1] > 0).astype(jnp.int32)
+    out, _ = pr.train_gated(model.apply_fn, params, x, labels, keys=keys, lams=jnp.array([100.0, 0.0]),
+                            num_steps=35, prior_steps=5, batch_size=16, gate_lr=0.5)
+    frac = np.asarray(pr.fraction_linear(out))
+    assert frac[0] == 1.0 and frac[1] < 0.5
+    zero = pr.linear_params(params)
+    out, _ = pr.train_gated(model.apply_fn, zero, x, labels, keys=keys, lams=jnp.zeros(2),
+                            num_steps=30, batch_size=16, gate_lr=0.5)
+    assert np.all(np.asarray(pr.fraction_linear(out)) < 1.0)
+
+
 def test_train_gated_validation():
     model = pr.gated_mlp(2, 4, 1, 2)
     params = jax.vmap(model.init_fn)(jax.random.split(jax.random.PRNGKey(0), 1))

@@ -562,11 +562,12 @@ def fold(model: Model, params) -> Folded:
     if kind not in ("gated_mlp", "gated_resmlp"):
         raise ValueError(f"model must be a gated_mlp or gated_resmlp, got kind={kind!r}")
     d = model.config["in_dim"]
-    keep = [np.flatnonzero(np.asarray(s) != 0) for s in params["s"]]
+    params = jax.tree.map(np.asarray, params)   # small matrices: numpy, no per-shape compilation
+    keep = [np.flatnonzero(s != 0) for s in params["s"]]
     A, c = [], []
     if kind == "gated_mlp":
         layers = params["layers"]
-        coef, const = [jnp.asarray(layers[0]["W"])], layers[0]["b"]   # z_1
+        coef, const = [layers[0]["W"]], layers[0]["b"]                # z_1
         for l, idx in enumerate(keep):
             A.append([a[:, idx] for a in coef])
             c.append(const[idx])
@@ -576,7 +577,7 @@ def fold(model: Model, params) -> Folded:
             const = const + b
     else:
         emb = params["embed"]
-        h_coef, h_const = [jnp.asarray(emb["W"])], emb["b"]          # stream h_0
+        h_coef, h_const = [emb["W"]], emb["b"]                        # stream h_0
         for l, (blk, idx) in enumerate(zip(params["blocks"], keep)):
             z_coef, z_const = _affine_times(h_coef, h_const, blk["W"])
             z_const = z_const + blk["b"]

@@ -93,8 +93,12 @@ _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _copy_ignore(directory: str, names: list[str]) -> set[str]:
-    """Leave out builds, environments, caches and (at the top) generated folders."""
-    skip = {".git", ".venv", "_build", "__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
+    """Leave out builds, environments and (at the top) generated folders.
+
+    Tool caches such as ``.pytest_cache`` (which holds a README.md) are copied,
+    as they are in a checkout where `make test` ran before `make book`.
+    """
+    skip = {".git", ".venv", "_build", "__pycache__", ".ipynb_checkpoints"}
     if Path(directory).resolve() == ROOT:
         skip |= {"results", "artifacts", "assignments", "tests", ".github", ".ci"}
     return {n for n in names if n in skip or n.endswith(".egg-info")}
@@ -110,6 +114,12 @@ def _prepare_sources() -> list[str]:
     if BUILD_ROOT.exists():
         shutil.rmtree(BUILD_ROOT)
     shutil.copytree(ROOT, BUILD_ROOT, ignore=_copy_ignore)
+    # what `make test` leaves in a checkout (pytest writes it at the end of a
+    # session): the book must not pick up its README.md
+    cache_readme = BUILD_ROOT / ".pytest_cache" / "README.md"
+    if not cache_readme.exists():
+        cache_readme.parent.mkdir(exist_ok=True)
+        cache_readme.write_text("# pytest cache directory #\n\nCreated by pytest.\n")
     failures = []
     for chapter in toc_chapters():
         notebook = source_of(f"notebooks/{chapter}")

@@ -248,12 +248,12 @@ def _train_chunk(apply_fn, carry, keys, lams, x, labels, learning_rate, gate_lr,
             g = {**g, "s": [jnp.zeros_like(s) for s in g_s]}
             updates, new_state = opt.update(g, state, p)
             new_p = optax.apply_updates(p, updates)
-            on = t < prior_steps
-            gates = [prox_gate(s - gate_lr * gs, gate_lr * lam * on) * m
+            threshold = gate_lr * lam * (t < prior_steps)
+            gates = [prox_gate(s - gate_lr * gs, threshold) * m
                      for s, gs, m in zip(new_p["s"], g_s, mask)]
             # a gate the prior sets to 0 is pruned (masked); without the prior
             # (lam = 0 or after prior_steps) a gate clipped at 0 may come back
-            pruned = [(s == 0) & (lam * on > 0) for s in gates]
+            pruned = [(s == 0) & (threshold > 0) for s in gates]
             new = ({**new_p, "s": gates}, new_state, [jnp.where(q, 0, m) for q, m in zip(pruned, mask)])
             active = t < num_steps
             return jax.tree.map(lambda a, b: jnp.where(active, a, b), new, carry), loss
@@ -421,7 +421,8 @@ def prior_sweep(model: Model, x, labels, x_test, labels_test, *, key, num_seeds:
     masks = [jnp.concatenate([jnp.ones_like(g), jnp.zeros_like(g)]) for g in init["s"]]
     both, _ = train(both, keys=jnp.concatenate([point_keys(run_keys[1], S)] * 2),
                     lams=jnp.zeros(2 * S, dtype), num_steps=num_steps, masks=masks)
-    dense, linear = (jax.tree.map(lambda a, half=h: a[half], both) for h in (slice(None, S), slice(S, None)))
+    dense = jax.tree.map(lambda a: a[:S], both)
+    linear = jax.tree.map(lambda a: a[S:], both)
     rep = lambda tree: jax.tree.map(lambda a: jnp.repeat(a, K, axis=0), tree)
     lam_runs = jnp.asarray(np.tile(lams, S), dtype)
 

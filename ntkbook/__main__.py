@@ -1,5 +1,8 @@
 """Command line: ``python -m ntkbook run CHAPTER [-p NAME VALUE ...]``.
 
+``python -m ntkbook seeds CHAPTER [CHAPTER ...] --seeds 100-119 --jobs 2`` runs
+quick mode over many seeds and tabulates how often each claim held.
+
 Runs one chapter notebook with papermill and prints where the executed
 notebook and its results JSON went. Values are Python literals
 (``-p QUICK False -p WIDTHS "[64, 128]"``); anything else is a string.
@@ -63,11 +66,22 @@ def main(argv=None) -> int:
                      help="where the executed notebook and results go (default: _build/runs)")
     run.add_argument("--log-output", action="store_true", help="stream cell output")
     sub.add_parser("list", help="list the chapters")
+    seeds = sub.add_parser("seeds", help="run quick mode over many seeds; tabulate the claims")
+    seeds.add_argument("chapter", nargs="+", help="chapters (names or numbers), or 'all'")
+    seeds.add_argument("--seeds", default="100-119", help="e.g. 100-119 or 0-3,10 (default 100-119)")
+    seeds.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
+    seeds.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                       metavar=("NAME", "VALUE"), help="extra notebook parameter (repeatable)")
+    seeds.add_argument("-o", "--output-dir", default=str(ROOT / "_build" / "seeds"),
+                       help="where runs and tables go (default: _build/seeds)")
+    seeds.add_argument("--timeout", type=float, default=600.0, help="seconds per run")
     args = parser.parse_args(argv)
 
     if args.command == "list":
         print("\n".join(chapters()))
         return 0
+    if args.command == "seeds":
+        return _seeds(args, parser)
     notebook = resolve_chapter(args.chapter)
     params = {name: parse_value(value) for name, value in args.parameter}
     out_dir = Path(args.output_dir).resolve()
@@ -79,6 +93,30 @@ def main(argv=None) -> int:
     print(f"executed notebook: {output}")
     print(f"results: {params['RESULTS_PATH']}")
     return 0
+
+
+def _seeds(args, parser) -> int:
+    from . import sweep
+
+    try:
+        seed_list = sweep.parse_seeds(args.seeds)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.jobs < 1 or args.timeout <= 0:
+        parser.error("--jobs must be >= 1 and --timeout > 0")
+    names = chapters() if args.chapter == ["all"] else [
+        resolve_chapter(c).stem for c in args.chapter]
+    all_held = True
+    for name in names:
+        print(f"{name}: seeds {args.seeds}, {args.jobs} at a time", flush=True)
+        out = Path(args.output_dir).resolve() / name
+        records = sweep.sweep(name, seed_list, out, jobs=args.jobs, extra=args.parameter,
+                              timeout=args.timeout, echo=lambda m: print(m, flush=True))
+        table = sweep.format_table(name, records)
+        (out / "table.md").write_text(table + "\n")
+        print(table + "\n", flush=True)
+        all_held = all_held and all(r["ok"] for r in records)
+    return 0 if all_held else 1
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ import jax
 import numpy as np
 
 __all__ = ["check_bool", "check_int", "check_float", "check_choice", "check_int_list",
-           "check_path", "point_keys", "write_results", "progress", "to_jsonable", "glue"]
+           "check_path", "point_keys", "write_results", "progress", "to_jsonable", "glue",
+           "claim", "assert_claims"]
 
 
 def _fail(name, allowed, value):
@@ -119,3 +120,26 @@ def glue(name: str, value, display: bool = False):
             type(value).__module__.startswith("jax") and getattr(value, "ndim", None) == 0):
         value = np.asarray(value).item()
     return myst_glue(name, value, display=display)
+
+
+def claim(name: str, held, value, statement: str) -> dict:
+    """One assertion of a chapter's claim check, as a JSON-ready record.
+
+    ``held`` is the outcome of the test, ``value`` the measured number (or
+    numbers) it was decided on, ``statement`` the claim in words with its
+    tolerance. Chapters collect these in a list, write them to the results
+    JSON under ``"claims"`` (so ``python -m ntkbook seeds`` can count, over
+    many seeds, how often each held and how the values spread), then call
+    :func:`assert_claims`.
+    """
+    return {"name": str(name), "held": bool(held), "value": to_jsonable(value),
+            "statement": str(statement)}
+
+
+def assert_claims(claims: list[dict]) -> None:
+    """Raise ``AssertionError`` naming every claim that did not hold (all of them, not the first)."""
+    failed = [c for c in claims if not c["held"]]
+    if failed:
+        lines = [f"{c['name']}: {c['statement']} (measured {c['value']!r})" for c in failed]
+        raise AssertionError(f"{len(failed)} of {len(claims)} claims did not hold:\n"
+                             + "\n".join(lines))

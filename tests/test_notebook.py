@@ -56,3 +56,14 @@ def test_glue_converts_numpy_scalars(monkeypatch):
     nb.glue("c", "text")
     assert type(seen["a"]) is float and seen["a"] == 0.5
     assert type(seen["b"]) is int and seen["c"] == "text"
+
+
+def test_claims_are_recorded_and_all_failures_reported():
+    claims = [nb.claim("slope", -0.48 < -0.3, -0.48, "slope <= -0.3"),
+              nb.claim("a", False, np.float64(2.0), "a < 1"),
+              nb.claim("b", np.bool_(False), [1, 2], "b decreasing")]
+    assert claims[0] == {"name": "slope", "held": True, "value": -0.48, "statement": "slope <= -0.3"}
+    assert json.loads(json.dumps(claims))[1]["value"] == 2.0
+    nb.assert_claims(claims[:1])
+    with pytest.raises(AssertionError, match=r"2 of 3 claims(.|\n)*a: a < 1(.|\n)*b: b decreasing"):
+        nb.assert_claims(claims)

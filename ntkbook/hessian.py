@@ -34,53 +34,86 @@ def hvp(fn, params, v):
     return jax.jvp(jax.grad(fn), (params,), (v,))[1]
 
 
+def _tree_vdot(a, b):
+    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def _split(flat, params):
+    """The ``(P,)`` vector ``flat`` as a pytree like ``params`` (``ravel_pytree`` order)."""
+    leaves, treedef = jax.tree.flatten(params)
+    offsets = np.cumsum([0] + [leaf.size for leaf in leaves])
+    return jax.tree.unflatten(treedef, [flat[o:o + leaf.size].reshape(leaf.shape).astype(leaf.dtype)
+                                        for o, leaf in zip(offsets, leaves)])
+
+
+def _recurrence(fn, params, v0, num_iters):
+    """Lanczos on pytrees: one HVP and three fused vector passes per step."""
+
+    def step(carry, _):
+        v_prev, v, b_prev = carry
+        w = jax.tree.map(lambda hv, u: hv - b_prev * u, hvp(fn, params, v), v_prev)
+        a = _tree_vdot(w, v)
+        w = jax.tree.map(lambda x, u: x - a * u, w, v)
+        b = jnp.sqrt(_tree_vdot(w, w))
+        inv = jnp.where(b > 0, 1.0 / jnp.where(b > 0, b, 1.0), 0.0)
+        return (v, jax.tree.map(lambda x: x * inv, w), b), (a, b)
+
+    norm = jnp.sqrt(_tree_vdot(v0, v0))
+    v0 = jax.tree.map(lambda x: x / norm, v0)
+    init = (jax.tree.map(jnp.zeros_like, v0), v0, jnp.zeros((), norm.dtype))
+    _, (alpha, beta) = jax.lax.scan(step, init, None, length=num_iters)
+    return alpha, beta[:-1]
+
+
 @partial(jax.jit, static_argnums=(0, 3))
 def lanczos_tridiagonal(fn, params, v0, num_iters):
     """``num_iters`` Lanczos steps on the Hessian of ``fn`` at ``params``.
 
-    Three-term recurrence without reorthogonalisation: memory is three
-    parameter vectors whatever ``num_iters``. Loss of orthogonality only
-    duplicates converged Ritz values ("ghosts"); the extreme ones, which is
-    all ``spectral_norm`` needs, stay correct (Paige 1976).
+    Three-term recurrence without reorthogonalisation (Golub & Van Loan,
+    Alg. 10.1.1): ``w = H v_i - beta_{i-1} v_{i-1}``, ``alpha_i = <w, v_i>``,
+    ``w -= alpha_i v_i``, ``beta_i = |w|``, ``v_{i+1} = w / beta_i``. The
+    vectors stay pytrees like ``params`` (no ravel/unravel copies per step) and
+    the whole loop is one ``lax.scan``: per step one HVP and a few fused
+    passes over the P entries; memory is three parameter vectors whatever
+    ``num_iters``. Loss of orthogonality only duplicates converged Ritz values
+    ("ghosts"); the extreme ones, which is all ``spectral_norm`` needs, stay
+    correct (Paige 1976).
 
     Args:
       fn: scalar function of the pytree ``params``.
       params: pytree w with P entries in all.
-      v0: ``(P,)`` start vector (normalised here).
+      v0: ``(P,)`` start vector in ``ravel_pytree`` order (normalised here).
       num_iters: k, number of steps.
 
     Returns:
       ``(alpha, beta)``: diagonal ``(k,)`` and off-diagonal ``(k-1,)`` of T_k.
     """
-    flat, unravel = ravel_pytree(params)
+    return _recurrence(fn, params, _split(v0, params), num_iters)
 
-    def matvec(x):
-        return ravel_pytree(hvp(fn, params, unravel(x)))[0]
 
-    def step(carry, _):
-        v_prev, v, b_prev = carry
-        w = matvec(v) - b_prev * v_prev
-        a = jnp.vdot(w, v)
-        w = w - a * v
-        b = jnp.linalg.norm(w)
-        v_next = jnp.where(b > 0, w / jnp.where(b > 0, b, 1.0), 0.0)
-        return (v, v_next, b), (a, b)
-
-    v0 = v0.astype(flat.dtype)
-    v0 = v0 / jnp.linalg.norm(v0)
-    init = (jnp.zeros_like(v0), v0, jnp.zeros((), flat.dtype))
-    _, (alpha, beta) = jax.lax.scan(step, init, None, length=num_iters)
-    return alpha, beta[:-1]
+@partial(jax.jit, static_argnums=(0, 3))
+def _lanczos_from_key(fn, params, key, num_iters):
+    """``lanczos_tridiagonal`` from a Gaussian start drawn with ``key``, in one program."""
+    leaves = jax.tree.leaves(params)
+    dtype = jnp.result_type(*leaves)
+    v0 = jax.random.normal(key, (sum(leaf.size for leaf in leaves),), dtype)
+    return _recurrence(fn, params, _split(v0, params), num_iters)
 
 
 def spectral_norm(fn, params, *, key, num_iters: int = 40) -> float:
     """Spectral norm ``||H||_2 = max_i |lambda_i(H)|`` of the Hessian of ``fn``.
 
     Matrix-free: ``num_iters`` Hessian-vector products in a Lanczos
-    recurrence from a random Gaussian start drawn with ``key``; the answer
-    is the largest |eigenvalue| of the tridiagonal T_k. Lanczos converges
-    to both ends of the spectrum at once, so this is right for indefinite
-    Hessians (the Hessian of a network output has eigenvalues of both signs).
+    recurrence (``lanczos_tridiagonal``) from a random Gaussian start drawn
+    with ``key`` (the same ``(P,)`` draw as ``jax.random.normal(key, (P,))``
+    over the ravelled parameters); the answer is the largest |eigenvalue| of
+    the tridiagonal T_k, stopping at the first breakdown
+    ``beta_i <= 1e-12 max|alpha|`` (the Krylov space is exhausted there).
+    Lanczos converges to both ends of the spectrum at once, so this is right
+    for indefinite Hessians (the Hessian of a network output has eigenvalues
+    of both signs). Cost: one compiled program, per step one HVP (a small
+    constant times a gradient) plus O(P) vector work; the k x k eigenproblem
+    runs in numpy.
 
     Args:
       fn: scalar function ``fn(params)`` (data bound by closure).
@@ -98,20 +131,18 @@ def spectral_norm(fn, params, *, key, num_iters: int = 40) -> float:
     """
     if not isinstance(num_iters, int) or num_iters < 2:
         raise ValueError(f"num_iters must be an int >= 2, got {num_iters!r}")
-    flat, _ = ravel_pytree(params)
-    num_iters = min(num_iters, flat.size)
-    v0 = jax.random.normal(key, flat.shape, flat.dtype)
-    alpha, beta = lanczos_tridiagonal(fn, params, v0, num_iters)
-    # Stop at the first (near) breakdown: the Krylov space is exhausted there.
-    alpha, beta = jax.device_get((alpha, beta))
-    scale = max(abs(alpha).max(), 1e-300)
+    num_params = sum(leaf.size for leaf in jax.tree.leaves(params))
+    num_iters = min(num_iters, num_params)
+    alpha, beta = jax.device_get(_lanczos_from_key(fn, params, key, num_iters))
+    alpha, beta = np.asarray(alpha, np.float64), np.asarray(beta, np.float64)
+    scale = max(np.abs(alpha).max(), 1e-300)
     k = len(alpha)
     for i, b in enumerate(beta):
         if b <= 1e-12 * scale:
             k = i + 1
             break
-    t = jnp.diag(alpha[:k]) + jnp.diag(beta[: k - 1], 1) + jnp.diag(beta[: k - 1], -1)
-    return float(jnp.max(jnp.abs(jnp.linalg.eigvalsh(t))))
+    t = np.diag(alpha[:k]) + np.diag(beta[: k - 1], 1) + np.diag(beta[: k - 1], -1)
+    return float(np.max(np.abs(np.linalg.eigvalsh(t))))
 
 
 def dense_hessian(fn, params):

@@ -124,10 +124,12 @@ def empirical_ntk(apply_fn, params, x1, x2=None):
     return _ntk(apply_fn, params, x1, x2)
 
 
+@partial(jax.jit, static_argnums=0)
 def jacobian_matrix(apply_fn, params, x):
     """Dense Jacobian ``J[i, p] = df(x_i)/dw_p`` of shape ``(n, #params)``.
 
     For checks and small models only (it stores n x #params numbers).
+    Compiled: one small program instead of op-by-op dispatch.
     """
     flat, unravel = ravel_pytree(params)
     return jax.jacobian(lambda w: apply_fn(unravel(w), x)[:, 0])(flat)

@@ -64,6 +64,23 @@ def questions(name: str, *, manual: bool = False) -> list[str]:
     return names
 
 
+def question_points(name: str) -> dict:
+    """``{question: points}`` of the autograded questions of ``name`` (None where not given)."""
+    import nbformat
+    import yaml
+
+    nb = nbformat.read(HERE / name / f"{name}.ipynb", as_version=4)
+    points = {}
+    for cell in nb.cells:
+        lines = cell.source.strip().splitlines()
+        if cell.cell_type == "raw" and lines and lines[0].strip() == "# BEGIN QUESTION":
+            config = yaml.safe_load("\n".join(lines[1:])) or {}
+            if not config.get("manual", False):
+                value = config.get("points")
+                points[config["name"]] = float(value) if isinstance(value, (int, float)) else None
+    return points
+
+
 def grading_env() -> dict:
     """Environment for otter and the notebook kernels it starts.
 

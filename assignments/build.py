@@ -5,6 +5,7 @@ Usage (from the repository root; ``make assignments`` runs the first line)::
     python assignments/build.py                    # all assignments -> assignments/dist/
     python assignments/build.py 02_hessian_scaling # only some of them
     python assignments/build.py --out /tmp/dist --no-run-tests
+    python assignments/build.py --source ~/private/assignments  # masters kept elsewhere
 
 For each solution ("master") notebook ``assignments/NN_name/NN_name.ipynb``
 this runs ``otter assign`` (otter-grader 7) and leaves, under
@@ -16,35 +17,52 @@ this runs ``otter assign`` (otter-grader 7) and leaves, under
 * ``autograder/NN_name-autograder.zip`` — the grading bundle (all tests,
   public and hidden, with their points) for ``assignments/grade.py`` /
   ``otter run``;
-* ``autograder/NN_name.ipynb`` — the solution notebook with the otter cells.
+* ``autograder/NN_name.ipynb`` — the solution notebook with the otter cells;
+* ``autograder/questions.json`` — the autograded questions and their points
+  (``grade.py`` reads these, so grading never needs the masters).
+
+The solution masters are public wherever this repository is public. To keep
+them private, keep them in a folder of their own (same ``NN_name/NN_name.ipynb``
+layout, e.g. a private repository) and pass ``--source DIR``.
+
+The bundle is made to build a Docker/Gradescope grading image too
+(``otter grade``): its ``environment.yml`` asks for Python 3.11 and pins
+exactly ``requirements.lock``, and it carries the ``ntkbook`` package
+(``ntkbook_pkg/``, installed by pip from ``/autograder/source``).
 
 Unless ``--no-run-tests`` is given, ``otter assign`` also executes the
 solution notebook and grades it against the bundle, and fails unless it gets
-full marks. Nothing is downloaded: the ``environment.yml``/``setup.sh`` that
-otter puts in the zip are only used by Docker/Gradescope graders, never here.
+full marks. Nothing is downloaded: the ``environment.yml``/``setup.sh`` in the
+zip are only used by Docker/Gradescope graders, never by ``grade.py``.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DEFAULT_DIST = HERE / "dist"
+LOCK = ROOT / "requirements.lock"
+BUNDLE_PACKAGE = "ntkbook_pkg"          # the ntkbook package inside the zip
+AUTOGRADER_DIR = "/autograder/source"   # where Gradescope/otter grade unpack the zip
 
 
-def assignment_names(directory: Path = HERE) -> list[str]:
+def assignment_names(directory: Path | None = None) -> list[str]:
     """Names ``NN_name`` of the assignments (folders holding ``NN_name.ipynb``), sorted."""
+    directory = HERE if directory is None else directory
     return sorted(p.parent.name for p in directory.glob("[0-9][0-9]_*/[0-9][0-9]_*.ipynb")
                   if p.stem == p.parent.name)
 
 
-def questions(name: str, *, manual: bool = False) -> list[str]:
+def questions(name: str, *, manual: bool = False, source: Path | None = None) -> list[str]:
     """Question names of assignment ``name`` in notebook order.
 
     Read from the ``# BEGIN QUESTION`` raw cells of the master notebook;
@@ -53,7 +71,7 @@ def questions(name: str, *, manual: bool = False) -> list[str]:
     import nbformat
     import yaml
 
-    nb = nbformat.read(HERE / name / f"{name}.ipynb", as_version=4)
+    nb = nbformat.read((source or HERE) / name / f"{name}.ipynb", as_version=4)
     names = []
     for cell in nb.cells:
         lines = cell.source.strip().splitlines()
@@ -64,12 +82,12 @@ def questions(name: str, *, manual: bool = False) -> list[str]:
     return names
 
 
-def question_points(name: str) -> dict:
+def question_points(name: str, *, source: Path | None = None) -> dict:
     """``{question: points}`` of the autograded questions of ``name`` (None where not given)."""
     import nbformat
     import yaml
 
-    nb = nbformat.read(HERE / name / f"{name}.ipynb", as_version=4)
+    nb = nbformat.read((source or HERE) / name / f"{name}.ipynb", as_version=4)
     points = {}
     for cell in nb.cells:
         lines = cell.source.strip().splitlines()
@@ -96,6 +114,49 @@ def grading_env() -> dict:
     return env
 
 
+def bundle_questions(dist: Path, name: str) -> dict:
+    """``{question: points or None}`` (notebook order) recorded next to the bundle by ``build_one``."""
+    path = dist / name / "autograder" / "questions.json"
+    return {q: p for q, p in json.loads(path.read_text())["points"]}
+
+
+def built_assignments(dist: Path) -> list[str]:
+    """Names of the assignments with a bundle under ``dist``, sorted."""
+    return sorted(p.parent.parent.name for p in dist.glob("[0-9][0-9]_*/autograder/questions.json")
+                  if autograder_zip(dist, p.parent.parent.name).is_file())
+
+
+def bundle_environment() -> str:
+    """``environment.yml`` of the bundle: Python 3.11, exactly the lock, and the ntkbook package."""
+    pins = [line.strip() for line in LOCK.read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    lines = ["# Written by assignments/build.py: the course environment (requirements.lock)",
+             "# for Docker/Gradescope grading (`otter grade`); otter's setup.sh creates it.",
+             "name: otter-env", "channels:", "  - conda-forge", "dependencies:",
+             "  - python=3.11", "  - pip", "  - pip:"]
+    lines += [f"      - {pin}" for pin in pins]
+    lines += [f"      - {AUTOGRADER_DIR}/{BUNDLE_PACKAGE}"]
+    return "\n".join(lines) + "\n"
+
+
+def _finish_bundle(zip_path: Path, name: str, source: Path) -> None:
+    """Replace otter's environment.yml (python 3.13, otter only) and add the ntkbook package."""
+    tmp = zip_path.with_suffix(".tmp")
+    with zipfile.ZipFile(zip_path) as old, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as new:
+        for item in old.infolist():
+            if item.filename != "environment.yml":
+                new.writestr(item, old.read(item.filename))
+        new.writestr("environment.yml", bundle_environment())
+        new.write(ROOT / "pyproject.toml", f"{BUNDLE_PACKAGE}/pyproject.toml")
+        new.writestr(f"{BUNDLE_PACKAGE}/README.md", "The ntkbook helper package (course environment).\n")
+        for module in sorted((ROOT / "ntkbook").glob("*.py")):
+            new.write(module, f"{BUNDLE_PACKAGE}/ntkbook/{module.name}")
+    tmp.replace(zip_path)
+    points = question_points(name, source=source)
+    (zip_path.parent / "questions.json").write_text(
+        json.dumps({"assignment": name, "points": list(points.items())}, indent=1) + "\n")
+
+
 def autograder_zip(dist: Path, name: str) -> Path:
     """Path of the (stable-named) autograder bundle of assignment ``name``."""
     return dist / name / "autograder" / f"{name}-autograder.zip"
@@ -111,15 +172,17 @@ def solution_notebook(dist: Path, name: str) -> Path:
     return dist / name / "autograder" / f"{name}.ipynb"
 
 
-def build_one(name: str, dist: Path, *, run_tests: bool = True, verbose: bool = False) -> Path:
-    """Run ``otter assign`` on ``assignments/name/name.ipynb`` into ``dist/name``.
+def build_one(name: str, dist: Path, *, run_tests: bool = True, verbose: bool = False,
+              source: Path | None = None) -> Path:
+    """Run ``otter assign`` on ``SOURCE/name/name.ipynb`` into ``dist/name``.
 
     Returns the path of the autograder zip. Raises ``RuntimeError`` with
     otter's output when the build (or the solution's self-check) fails.
     """
-    master = HERE / name / f"{name}.ipynb"
+    source = HERE if source is None else source
+    master = source / name / f"{name}.ipynb"
     if not master.is_file():
-        raise ValueError(f"name must be one of {assignment_names()}, got {name!r}")
+        raise ValueError(f"name must be one of {assignment_names(source)}, got {name!r}")
     out = dist / name
     if out.exists():
         shutil.rmtree(out)  # otter time-stamps its zip names: never keep stale bundles
@@ -140,6 +203,7 @@ def build_one(name: str, dist: Path, *, run_tests: bool = True, verbose: bool = 
         raise RuntimeError(f"otter assign did not write the expected files under {out}")
     target = autograder_zip(dist, name)
     zips[0].rename(target)
+    _finish_bundle(target, name, source)
     return target
 
 
@@ -152,18 +216,24 @@ def main(argv=None) -> int:
                         help="output folder (default: assignments/dist)")
     parser.add_argument("--no-run-tests", action="store_true",
                         help="skip otter's check that each solution gets full marks (faster)")
+    parser.add_argument("--source", type=Path, default=HERE,
+                        help="folder of the solution masters NN_name/NN_name.ipynb "
+                             "(default: assignments/, public with this repository)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show otter's output")
     args = parser.parse_args(argv)
 
-    names = args.names or assignment_names()
-    unknown = sorted(set(names) - set(assignment_names()))
-    if unknown:
-        parser.error(f"unknown assignment(s) {unknown}; choose from {assignment_names()}")
+    source = args.source.resolve()
+    known = assignment_names(source)
+    names = args.names or known
+    unknown = sorted(set(names) - set(known))
+    if unknown or not names:
+        parser.error(f"unknown assignment(s) {unknown}; choose from {known} (in {source})")
     dist = args.out.resolve()
     for name in names:
         start = time.perf_counter()
         print(f"building {name} ...", flush=True)
-        zip_path = build_one(name, dist, run_tests=not args.no_run_tests, verbose=args.verbose)
+        zip_path = build_one(name, dist, run_tests=not args.no_run_tests, verbose=args.verbose,
+                             source=source)
         checked = "" if args.no_run_tests else ", solution graded to full marks"
         print(f"  student version: {student_notebook(dist, name)}\n"
               f"  autograder:      {zip_path}\n"

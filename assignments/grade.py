@@ -65,13 +65,19 @@ sys.path.insert(0, str(HERE))
 
 import sandbox  # noqa: E402
 import tamper  # noqa: E402
-from build import (DEFAULT_DIST, ROOT, assignment_names, autograder_zip, question_points,  # noqa: E402
-                   questions, student_notebook)
+from build import (DEFAULT_DIST, ROOT, autograder_zip, built_assignments,  # noqa: E402
+                   bundle_questions, student_notebook)
 
 FIXED_COLUMNS = ["submission", "assignment", "total", "possible", "percent", "error", "flag"]
 MAX_NOTEBOOK_BYTES = 20 << 20
 MAX_RESULTS_BYTES = 8 << 20
 MAX_GUARD_BYTES = 1 << 20
+
+
+def _known_names() -> list[str]:
+    """Assignment names from the masters (only to name the assignment in an error row)."""
+    from build import assignment_names
+    return assignment_names()
 
 
 def find_submissions(directory: Path) -> list[Path]:
@@ -212,7 +218,7 @@ def grade_one(notebook: Path, name: str, zip_path: Path, feedback: Path, *,
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def question_columns(rows: list[dict]) -> list[str]:
+def question_columns(rows: list[dict], dist: Path) -> list[str]:
     """Question columns: the graded assignments in order, their questions in notebook order.
 
     Question names are unique within an assignment; a name shared by two
@@ -221,15 +227,19 @@ def question_columns(rows: list[dict]) -> list[str]:
     columns = []
     for name in sorted({row["assignment"] for row in rows if row["assignment"]}):
         graded = [q for row in rows if row["assignment"] == name for q in row["questions"]]
-        for question in questions(name) + graded:
+        try:
+            known = list(bundle_questions(dist, name))
+        except (OSError, ValueError, KeyError, TypeError):
+            known = []
+        for question in known + graded:
             if question not in columns:
                 columns.append(question)
     return columns
 
 
-def write_csv(rows: list[dict], path: Path) -> None:
+def write_csv(rows: list[dict], path: Path, dist: Path) -> None:
     """Write the score rows (dicts) to ``path`` atomically (temporary file, then rename)."""
-    columns = FIXED_COLUMNS + question_columns(rows)
+    columns = FIXED_COLUMNS + question_columns(rows, dist)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -248,9 +258,9 @@ def write_csv(rows: list[dict], path: Path) -> None:
         raise
 
 
-def _check_expected(name: str, questions_scores: dict) -> None:
+def _check_expected(name: str, questions_scores: dict, dist: Path) -> None:
     """``RuntimeError`` unless the graded questions and their points are the assignment's."""
-    expected = question_points(name)
+    expected = bundle_questions(dist, name)
     if set(questions_scores) != set(expected):
         raise RuntimeError(f"results for questions {sorted(questions_scores)}, expected {sorted(expected)}")
     wrong = {q: m for q, (_, m) in questions_scores.items() if expected[q] is not None and m != expected[q]}
@@ -268,10 +278,10 @@ def grade_submission(notebook: Path, submissions: Path, feedback_root: Path, *,
     rel = notebook.relative_to(submissions)
     row = {"submission": str(rel), "assignment": "", "total": 0, "possible": "",
            "percent": "", "error": "", "flag": "", "questions": {}}
-    flags, tampering = [], []
+    flags, tampering, ran = [], [], False
     try:
         nb = read_notebook(notebook)
-        name = identify_assignment(notebook, assignment_names(), nb)
+        name = identify_assignment(notebook, built_assignments(dist) or _known_names(), nb)
         row["assignment"] = name
         zip_path = autograder_zip(dist, name)
         if not zip_path.is_file():
@@ -280,11 +290,12 @@ def grade_submission(notebook: Path, submissions: Path, feedback_root: Path, *,
         if handout is None and student_notebook(dist, name).is_file():
             handout = json.loads(student_notebook(dist, name).read_text())
         flags += [f"review: {f}" for f in tamper.scan_notebook(nb, handout)]
+        ran = True
         scores, guard_text = grade_one(notebook, name, zip_path, feedback_root / rel.with_suffix(""),
                                        limits=limits)
         tampering, runtime = tamper.guard_verdict(tamper.read_guard_report(guard_text), scores)
         flags += [f"review: {f}" for f in runtime]
-        _check_expected(name, scores)
+        _check_expected(name, scores, dist)
         if tampering:
             scores = {q: (0.0, m) for q, (_, m) in scores.items()}
         total = sum(s for s, _ in scores.values())
@@ -295,6 +306,12 @@ def grade_submission(notebook: Path, submissions: Path, feedback_root: Path, *,
         row["error"] = str(err)[:500]
     except Exception as err:  # a bug or a very odd file: still one row, never a lost batch
         row["error"] = f"grader error {type(err).__name__}: {str(err)[:400]}"
+    if row["error"] and ran and not tampering:  # what the guard saw still counts when grading failed
+        guard_log = feedback_root / rel.with_suffix("") / "guard.log"
+        if guard_log.is_file():
+            report = tamper.read_guard_report(guard_log.read_text(errors="replace"))
+            tampering = list(dict.fromkeys(report.tampering))
+            flags += [f"review: runtime: {f}" for f in dict.fromkeys(report.flags)]
     if tampering:
         flags.insert(0, "TAMPERED: " + "; ".join(tampering)[:400])
     row["flag"] = " | ".join(flags)[:1000]
@@ -324,7 +341,7 @@ def grade_folder(submissions: Path, out: Path, *, dist: Path = DEFAULT_DIST,
     sandbox.check_sandbox()
     feedback_root = out.parent / f"{out.stem}_feedback"
     handouts = {}
-    for name in assignment_names():
+    for name in built_assignments(dist):
         path = student_notebook(dist, name)
         if path.is_file():
             handouts[name] = json.loads(path.read_text())
@@ -345,11 +362,11 @@ def grade_folder(submissions: Path, out: Path, *, dist: Path = DEFAULT_DIST,
         futures = {pool.submit(run, nb): i for i, nb in enumerate(notebooks)}
         for future in as_completed(futures):
             done[futures[future]] = future.result()
-            write_csv([done[i] for i in sorted(done)], out)
+            write_csv([done[i] for i in sorted(done)], out, dist)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         sandbox.kill_all()
-        write_csv([done[i] for i in sorted(done)], out)
+        write_csv([done[i] for i in sorted(done)], out, dist)
         if verbose:
             print(f"interrupted: {len(done)} of {len(notebooks)} submissions graded, in {out}",
                   file=sys.stderr)

@@ -150,7 +150,7 @@ def guard_verdict(report: GuardReport, otter_scores: dict) -> tuple[list[str], l
     the final results written, a check found replaced functions or modules,
     lines with a wrong token, or otter's scores differ from the guard's.
     """
-    tampering = list(report.tampering)
+    tampering = list(dict.fromkeys(p for line in report.tampering for p in line.split("; ") if p))
     if not report.started:
         tampering.append("the kernel guard did not start")
     elif not report.final and not report.tampering:

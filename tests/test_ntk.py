@@ -172,6 +172,27 @@ def test_infinite_ntk_rejects_output_activation():
         nk.infinite_ntk_fn(nk.mlp(2, 4, 1, output_activation="tanh").config)
 
 
+def test_linearized_gd_mse_is_gd_on_the_linearised_network():
+    import neural_tangents as nt
+
+    model = nk.mlp(3, 16, 2, activation="relu", w_std=2**0.5, b_std=0.1)
+    params0 = model.init_fn(jax.random.PRNGKey(0))
+    x_train, y_train, x_test, _ = nk.data.teacher_regression(6, 4, 3, key=jax.random.PRNGKey(1))
+    ntk0 = nk.empirical_ntk(model.apply_fn, params0, x_train)
+    lr = x_train.shape[0] / float(jnp.linalg.eigvalsh(ntk0)[-1])
+    apply_lin = nt.linearize(model.apply_fn, params0)
+    expected = nk.gradient_descent(nk.mse_loss(apply_lin, x_train, y_train), params0,
+                                   learning_rate=lr, num_steps=40, record_every=10,
+                                   metrics_fn=lambda p: apply_lin(p, x_test)[:, 0])
+    got = nk.ntk.linearized_gd_mse(
+        ntk0, nk.empirical_ntk(model.apply_fn, params0, x_test, x_train),
+        model.apply_fn(params0, x_train), model.apply_fn(params0, x_test), y_train,
+        learning_rate=lr, num_steps=40, record_every=10)
+    # the same iterates in other coordinates: float64 rounding only
+    np.testing.assert_allclose(got.losses, expected.losses, rtol=1e-9)
+    np.testing.assert_allclose(got.metrics, expected.metrics, rtol=1e-9, atol=1e-12)
+
+
 def test_kernel_change():
     a = jnp.eye(3)
     assert float(nk.kernel_change(a, 1.5 * a)) == pytest.approx(0.5)

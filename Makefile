@@ -23,14 +23,15 @@ MATHJAX_DIR := book/_static/mathjax
 MATHJAX := $(MATHJAX_DIR)/tex-svg.js
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help setup mathjax browser-deps book test test-fast run assignments grade lock clean
+.PHONY: help setup mathjax browser-deps sandbox-deps book test test-fast run assignments grade lock clean
 
 help:
 	@echo "make book   build the whole book (full-mode notebooks) into _build/html"
 	@echo "make test   unit tests + every notebook in quick mode + book and browser checks"
 	@echo "make run NB=02_hessian_scaling ARGS='-p QUICK False'   run one chapter"
 	@echo "make assignments   build the student and autograder versions of the assignments"
-	@echo "make grade SUBMISSIONS='a.ipynb b.ipynb'   grade submitted assignments"
+	@echo "make grade SUBMISSIONS=path/to/folder   grade every notebook in the folder, each in a"
+	@echo "           bubblewrap sandbox (it runs students' code: see book/instructors.md) -> scores.csv"
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -61,6 +62,15 @@ $(CHROMIUM):
 
 browser-deps: $(CHROMIUM)
 
+# bubblewrap: the sandbox every submission is graded in (assignments/sandbox.py);
+# tests/test_grading*.py and tests/test_assignments.py grade through it.
+BWRAP := /usr/bin/bwrap
+$(BWRAP):
+	$(SUDO) apt-get update -q
+	$(APT_INSTALL) bubblewrap
+
+sandbox-deps: $(BWRAP)
+
 # The execution cache (jupyter-cache) keys on notebook code only, so it is
 # wiped whenever the lock file or the package source changes.
 CACHE_DIR := _build/.jupyter_cache
@@ -76,7 +86,7 @@ book: setup $(MATHJAX)
 	NTKBOOK_NO_PROGRESS=1 $(VENV)/bin/jupyter-book build . --builder html -W -n --keep-going
 	@echo "book built: _build/html/index.html"
 
-test: setup $(MATHJAX) $(CHROMIUM)
+test: setup $(MATHJAX) $(CHROMIUM) $(BWRAP)
 	$(PY) -m pytest -q tests
 
 test-fast: setup
@@ -88,7 +98,8 @@ run: setup
 assignments: setup
 	$(PY) assignments/build.py
 
-grade: setup
+grade: setup $(BWRAP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder"; exit 2; }
 	$(PY) assignments/grade.py $(SUBMISSIONS)
 
 lock:

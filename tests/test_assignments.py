@@ -9,13 +9,20 @@ the solution notebook and the unmodified student version. Then:
 * every unmodified student version grades to zero on every code question;
 * no solution text (solution code, written answers, hidden tests) is in a
   student version;
-* grade.py writes one CSV row per submission with per-question and total
-  scores, and reports submissions it cannot grade;
+* grade.py (each notebook in the bubblewrap sandbox) writes one CSV row per
+  submission with per-question and total scores and no flag for honest
+  notebooks, and reports submissions it cannot grade;
+* the bundles are built from a copy of the masters elsewhere (``--source``)
+  and carry the Docker/Gradescope environment: Python 3.11, exactly
+  ``requirements.lock``, the ``ntkbook`` package;
+* no student-facing page (the book's pages, chapter notebooks, built HTML)
+  holds solution text or hidden tests;
 * the sample submission of the instructors' page gets the promised partial
   credit.
 
 Grading executes notebooks (~10-30 s each on 2 idle cores), hence the
-``notebook`` marker (``make test-fast`` skips these).
+``notebook`` marker (``make test-fast`` skips these). Hostile submissions:
+``test_grading_hostile.py``.
 """
 import csv
 import json
@@ -34,6 +41,7 @@ sys.path.insert(0, str(ASSIGNMENTS))
 
 import build  # noqa: E402
 import grade  # noqa: E402
+from test_grading import ensure_bubblewrap  # noqa: E402
 
 NAMES = build.assignment_names()
 SAMPLES = sorted((ASSIGNMENTS / "samples").glob("*.ipynb"))
@@ -41,10 +49,14 @@ SAMPLES = sorted((ASSIGNMENTS / "samples").glob("*.ipynb"))
 
 @pytest.fixture(scope="session")
 def dist(tmp_path_factory):
-    """Student versions and autograder zips of every assignment, built once."""
+    """Student versions and autograder zips of every assignment, built once from a copy
+    of the masters in a folder of their own (``build.py --source``)."""
+    source = tmp_path_factory.mktemp("private_masters")
+    for name in NAMES:
+        shutil.copytree(ASSIGNMENTS / name, source / name)
     out = tmp_path_factory.mktemp("assignments_dist")
     for name in NAMES:
-        build.build_one(name, out, run_tests=False)
+        build.build_one(name, out, run_tests=False, source=source)
     return out
 
 
@@ -54,6 +66,7 @@ def graded(dist, tmp_path_factory):
 
     Returns ``(rows by submission path, csv path)``.
     """
+    ensure_bubblewrap()
     base = tmp_path_factory.mktemp("grading")
     subs = base / "submissions"
     for name in NAMES:
@@ -161,6 +174,7 @@ def test_solution_gets_full_marks(graded, name):
     rows, _ = graded
     row = rows[f"solutions/{name}.ipynb"]
     assert row["error"] == "", row["error"]
+    assert row["flag"] == "", f"an honest solution was flagged: {row['flag']}"
     assert row["assignment"] == name
     assert set(row["questions"]) == set(build.questions(name))
     assert float(row["possible"]) > 0
@@ -172,7 +186,7 @@ def test_solution_gets_full_marks(graded, name):
 def test_unmodified_student_version_gets_zero(graded, name):
     rows, _ = graded
     row = rows[f"students/{name}.ipynb"]
-    assert row["error"] == "", row["error"]
+    assert row["error"] == "" and row["flag"] == "", (row["error"], row["flag"])
     assert row["possible"] == rows[f"solutions/{name}.ipynb"]["possible"]
     assert {q: s for q, (s, _) in row["questions"].items()} == {q: 0.0 for q in build.questions(name)}
     assert float(row["total"]) == 0.0
@@ -185,7 +199,7 @@ def test_scores_csv(graded):
         table = list(csv.DictReader(f))
     assert len(table) == 2 * len(NAMES) + len(SAMPLES) == len(rows)
     header = list(table[0])
-    assert header[:6] == grade.FIXED_COLUMNS
+    assert header[:7] == grade.FIXED_COLUMNS
     for name in NAMES:
         assert set(build.questions(name)) <= set(header)
     for line in table:
@@ -200,7 +214,7 @@ def test_sample_submission_gets_partial_credit(graded):
     """The instructors' page promises: question 1 right, the rest wrong -> 3 / 8."""
     rows, _ = graded
     row = rows["samples/04_zonal_spectrum_sample.ipynb"]
-    assert row["error"] == "", row["error"]
+    assert row["error"] == "" and row["flag"] == "", (row["error"], row["flag"])
     assert {q: s for q, (s, _) in row["questions"].items()} == {
         "funk_hecke": 3.0, "gaussian_kernel": 0.0, "decay_exponents": 0.0}
     assert (row["total"], row["possible"]) == ("3", "8")
@@ -208,6 +222,7 @@ def test_sample_submission_gets_partial_credit(graded):
 
 def test_grade_reports_ungradable_submissions(tmp_path):
     """Unknown assignments and broken files get an error row and exit code 1 (no otter run)."""
+    ensure_bubblewrap()
     subs = tmp_path / "subs"
     subs.mkdir()
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
@@ -233,3 +248,44 @@ def test_grade_needs_the_bundles(tmp_path):
 def test_build_rejects_unknown_names():
     with pytest.raises(SystemExit):
         build.main(["99_nothing"])
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", NAMES)
+def test_bundle_builds_the_course_environment(dist, name):
+    """Docker/Gradescope: Python 3.11, exactly the lock's pins, and the ntkbook package in the zip."""
+    with zipfile.ZipFile(build.autograder_zip(dist, name)) as bundle:
+        env = bundle.read("environment.yml").decode()
+        files = set(bundle.namelist())
+    lines = [line.strip() for line in env.splitlines()]
+    assert "- python=3.11" in lines
+    pins = [line[2:] for line in lines[lines.index("- pip:") + 1:]]
+    lock = [line.strip() for line in (ROOT / "requirements.lock").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    assert pins == lock + [f"{build.AUTOGRADER_DIR}/{build.BUNDLE_PACKAGE}"]
+    assert any(pin.startswith("otter-grader==") for pin in lock)
+    package = {f"{build.BUNDLE_PACKAGE}/ntkbook/{p.name}" for p in (ROOT / "ntkbook").glob("*.py")}
+    assert package | {f"{build.BUNDLE_PACKAGE}/pyproject.toml"} <= files
+    assert json.loads((build.autograder_zip(dist, name).parent / "questions.json").read_text())[
+        "points"] == [[q, p] for q, p in build.question_points(name).items()]
+
+
+def _student_facing_texts() -> dict:
+    """Text of every page students see: the book's pages and chapters, the README, built HTML."""
+    paths = [*sorted((ROOT / "book").glob("*.md")), *sorted((ROOT / "notebooks").glob("*.ipynb")),
+             ROOT / "README.md", *sorted((ROOT / "_build" / "html").rglob("*.html"))]
+    return {str(p.relative_to(ROOT)): p.read_text(errors="replace") for p in paths}
+
+
+def test_no_solution_text_on_student_facing_pages():
+    """Neither the book (sources, or the built HTML when present) nor the students' page
+    quotes a solution line or a hidden test of any assignment."""
+    texts = _student_facing_texts()
+    assert "book/students.md" in texts
+    for name in NAMES:
+        master = nbformat.read(ASSIGNMENTS / name / f"{name}.ipynb", as_version=4)
+        # (block headers such as "for s in range(NUM_SEEDS):" are not secrets)
+        secrets = [line for line in _solution_lines(master) if len(line) >= 20 and not line.endswith(":")]
+        leaks = [(page, line) for page, text in texts.items() for line in secrets
+                 if line in text or json.dumps(line)[1:-1] in text]
+        assert not leaks, f"{name}: solution text on a student-facing page: {leaks[:5]}"

@@ -40,26 +40,12 @@ from . import plotting
 from .hessian import output_fn, single_input, spectral_norm
 from .models import Model
 from .ntk import empirical_ntk, kernel_change
-from .spectrum import fit_power_law
+from .stats import Slope, fit_slope
 from .training import gradient_descent, mse_loss
 
-__all__ = ["Slope", "Slopes", "TrainPath", "LinearityReport", "output_fn", "grad_norm",
-           "hessian_norm", "antisymmetric", "taylor_remainder", "fit_slope", "train_path",
+__all__ = ["Slopes", "TrainPath", "LinearityReport", "output_fn", "grad_norm",
+           "hessian_norm", "antisymmetric", "taylor_remainder", "train_path",
            "transition_report", "plot_report"]
-
-
-class Slope(NamedTuple):
-    """Log-log slope of a quantity against width.
-
-    Attributes:
-      exponent: slope of the least-squares line through (log m, log median_s y).
-      spread: standard deviation of the per-seed slopes (0.0 with one seed).
-      per_seed: the per-seed slopes, a tuple of floats.
-    """
-
-    exponent: float
-    spread: float
-    per_seed: tuple
 
 
 class Slopes(NamedTuple):
@@ -222,27 +208,6 @@ def taylor_remainder(apply_fn: Callable, params0, params, x):
     if jnp.ndim(x) != 2:
         raise ValueError(f"x must be an (n, d) array, got shape {jnp.shape(x)}")
     return _remainder(apply_fn, params0, params, x)
-
-
-def fit_slope(widths, values) -> Slope:
-    """Log-log slope of ``values`` against ``widths``: median fit + seed spread.
-
-    Args:
-      widths: ``(P,)`` positive widths, P >= 2.
-      values: ``(S, P)`` (or ``(P,)``) positive values, one row per seed.
-
-    Returns:
-      ``Slope(exponent, spread, per_seed)``; ``exponent`` fits the median over
-      seeds (``ntkbook.spectrum.fit_power_law``).
-    """
-    widths = np.asarray(widths, dtype=float)
-    values = np.atleast_2d(np.asarray(values, dtype=float))
-    if values.shape[1] != widths.shape[0] or widths.ndim != 1:
-        raise ValueError(f"values must be (S, P) with P = len(widths) = {widths.shape}, "
-                         f"got {values.shape}")
-    exponent, _ = fit_power_law(widths, np.median(values, axis=0))
-    per_seed = tuple(fit_power_law(widths, row)[0] for row in values)
-    return Slope(exponent, float(np.std(per_seed)), per_seed)
 
 
 @partial(jax.jit, static_argnums=0)

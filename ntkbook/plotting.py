@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spectrum import fit_power_law
+from .stats import fit_slope
 
 __all__ = ["figure", "loglog_seeds", "slope_label"]
 
@@ -38,28 +38,29 @@ def slope_label(exponent: float, spread: float | None = None) -> str:
 
 def loglog_seeds(ax, x, y_by_seed, *, label: str, color=None, fit: bool = True,
                  marker: str = "o"):
-    """Log-log plot of a quantity over seeds: median line, min–max band, fitted slope.
+    """Log-log plot of a quantity over seeds: geometric-mean line, min–max band, fitted slope.
 
     Args:
       ax: matplotlib axes.
       x: ``(p,)`` abscissae (e.g. widths).
       y_by_seed: ``(s, p)`` values, one row per seed.
-      label: legend label; the fitted slope of the median (and the spread of
-        the per-seed slopes) is appended when ``fit``.
+      label: legend label; the fitted slope (``ntkbook.stats.fit_slope``: the
+        mean of the per-seed slopes) and the spread of the per-seed slopes are
+        appended when ``fit``.
 
     Returns:
-      ``(exponent, spread)`` of the median fit and the std of per-seed
+      ``(exponent, spread)``: the fitted exponent and the std of the per-seed
       exponents (``(None, None)`` when not ``fit``).
     """
     x = np.asarray(x, dtype=float)
     y = np.atleast_2d(np.asarray(y_by_seed, dtype=float))
-    med = np.median(y, axis=0)
+    centre = np.exp(np.log(y).mean(axis=0))
     exponent = spread = None
     if fit:
-        exponent, _ = fit_power_law(x, med)
-        spread = float(np.std([fit_power_law(x, row)[0] for row in y])) if len(y) > 1 else None
+        exponent, spread, _, _ = fit_slope(x, y)
+        spread = spread if len(y) > 1 else None
         label = f"{label} ({slope_label(exponent, spread)})"
-    (line,) = ax.plot(x, med, marker=marker, color=color, label=label)
+    (line,) = ax.plot(x, centre, marker=marker, color=color, label=label)
     if len(y) > 1:
         ax.fill_between(x, y.min(axis=0), y.max(axis=0), color=line.get_color(), alpha=0.2)
     ax.set_xscale("log", base=2)

@@ -51,6 +51,8 @@ def run_seed(chapter: str, seed: int, out_dir: Path, extra: list[tuple[str, str]
            "-p", "QUICK", "True", "-p", "SEED", str(seed), "-p", "RESULTS_PATH", str(results)]
     for name, value in extra:
         cmd += ["-p", name, value]
+    if results.exists():
+        results.unlink()                      # never read a previous run's claims
     env = dict(os.environ, NTKBOOK_NO_PROGRESS="1")
     start = time.perf_counter()
     try:

@@ -22,26 +22,88 @@ QUICK_DIR = ROOT / "_build" / "quick"
 TEST_SEED = int(os.environ.get("NTKBOOK_TEST_SEED", "1"))
 
 _runs: dict = {}
+_prefetch: dict = {}
+NUM_PARALLEL_RUNS = int(os.environ.get("NTKBOOK_TEST_JOBS", "2"))
+
+
+def _chapters() -> list[str]:
+    return sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def _execute(chapter: str, params: dict) -> str | None:
+    """Run one chapter (in a worker process); the error text, or None on success."""
+    from ntkbook.__main__ import run_chapter
+
+    try:
+        run_chapter(NOTEBOOKS / f"{chapter}.ipynb", params,
+                    QUICK_DIR / "notebooks" / f"{chapter}.ipynb")
+    except Exception as err:  # noqa: BLE001 -- reported by run_quick in the test process
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def _quick_params(chapter: str, extra: dict) -> tuple[dict, Path]:
+    results = QUICK_DIR / "results" / f"{chapter}.json"
+    if results.exists():
+        results.unlink()
+    return {"QUICK": True, "SEED": TEST_SEED, "RESULTS_PATH": str(results), **extra}, results
+
+
+def _start_all_quick_runs() -> None:
+    """Start every chapter's quick run, ``NUM_PARALLEL_RUNS`` at a time (once per session).
+
+    The first notebook test pays for all of them, but on 2 cores two kernels
+    side by side finish the six chapters well before six in a row would.
+    """
+    if _prefetch:
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers=NUM_PARALLEL_RUNS,
+                               mp_context=multiprocessing.get_context("spawn"))
+    for chapter in _chapters():
+        params, results = _quick_params(chapter, {})
+        _prefetch[chapter] = (pool.submit(_execute, chapter, params), results)
+    pool.shutdown(wait=False)
 
 
 def run_quick(chapter: str, **extra) -> dict:
     """Run ``notebooks/{chapter}.ipynb`` in quick mode once per session.
 
     Returns the notebook's results JSON as a dict; the executed notebook is
-    ``_build/quick/notebooks/{chapter}.ipynb``.
+    ``_build/quick/notebooks/{chapter}.ipynb``. Runs without ``extra``
+    parameters are the chapter tests' and the book's: all six start together
+    on the first call (see ``_start_all_quick_runs``).
     """
     key = (chapter, tuple(sorted(extra.items())))
     if key not in _runs:
-        from ntkbook.__main__ import run_chapter
-
-        out_nb = QUICK_DIR / "notebooks" / f"{chapter}.ipynb"
-        results = QUICK_DIR / "results" / f"{chapter}.json"
-        if results.exists():
-            results.unlink()
-        params = {"QUICK": True, "SEED": TEST_SEED, "RESULTS_PATH": str(results), **extra}
-        run_chapter(NOTEBOOKS / f"{chapter}.ipynb", params, out_nb)
+        if extra:
+            params, results = _quick_params(chapter, extra)
+            error = _execute(chapter, params)
+        else:
+            _start_all_quick_runs()
+            future, results = _prefetch[chapter]
+            error = future.result()
+        if error is not None:
+            pytest.fail(f"{chapter} (quick mode, SEED={TEST_SEED}) failed:\n{error}",
+                        pytrace=False)
         _runs[key] = json.loads(results.read_text())
     return _runs[key]
+
+
+def check_results(results: dict, keys) -> None:
+    """The results contract: ``keys`` present, quick mode, and every claim held.
+
+    The thresholds live once, in the notebook's claim check (which stops the
+    run when a claim fails); here we only check that it recorded its claims.
+    """
+    missing = set(keys) - set(results)
+    assert not missing, f"results lack the contract keys {sorted(missing)}"
+    assert results["quick"] is True
+    claims = results["claims"]
+    assert claims and all(set(c) == {"name", "held", "value", "statement"} for c in claims)
+    assert [c["name"] for c in claims if not c["held"]] == []
 
 
 @pytest.fixture(scope="session")

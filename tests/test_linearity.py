@@ -104,16 +104,6 @@ def test_taylor_remainder_closed_forms():
         lin.taylor_remainder(linear, p0, p1, x[0])
 
 
-def test_fit_slope():
-    widths = np.array([8, 16, 32, 64])
-    values = np.stack([2.0 * widths**-0.5, 3.0 * widths**-0.5])
-    slope = lin.fit_slope(widths, values)
-    assert abs(slope.exponent + 0.5) < TOL_EXACT and slope.spread < TOL_EXACT
-    assert len(slope.per_seed) == 2
-    with pytest.raises(ValueError, match="values must be"):
-        lin.fit_slope(widths, values[:, :3])
-
-
 def _small_data(d=4, n=6):
     x = jax.random.normal(jax.random.PRNGKey(8), (n + 1, d))
     x = x / jnp.linalg.norm(x, axis=1, keepdims=True) * jnp.sqrt(d)

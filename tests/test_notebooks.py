@@ -38,12 +38,30 @@ def test_ends_with_claim_check_and_has_exercises(path):
     assert "write_results(RESULTS_PATH" in text
 
 
+# One bad value per chapter, of different kinds; each stops the notebook in its
+# validation cell with an error that names the parameter.
+BAD_PARAMETERS = {
+    "01_tangent_kernel": ("SEED", -3),
+    "02_hessian_scaling": ("NUM_STEPS", -5),
+    "03_nonlinear_last_layer": ("TRAIN_WIDTHS", [64, 129, 256]),
+    "04_resnet_spectrum": ("GAMMAS", [0.75, 1.0]),
+    "05_nonlinear_advantage": ("WIDTH", 0),
+    "06_low_rank": ("ETA", -1.0),
+}
+
+
+def test_every_chapter_has_a_bad_parameter_case():
+    assert sorted(BAD_PARAMETERS) == [p.stem for p in CHAPTERS]
+
+
 @pytest.mark.notebook
-@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
-def test_bad_parameter_stops_with_named_error(path, tmp_path):
+@pytest.mark.parametrize("chapter", sorted(BAD_PARAMETERS))
+def test_bad_parameter_stops_with_named_error(chapter, tmp_path):
     import papermill as pm
 
     from ntkbook.__main__ import run_chapter
 
-    with pytest.raises(pm.PapermillExecutionError, match="SEED"):
-        run_chapter(path, {"QUICK": True, "SEED": -3}, tmp_path / "bad.ipynb")
+    name, value = BAD_PARAMETERS[chapter]
+    with pytest.raises(pm.PapermillExecutionError, match=f"parameter {name}"):
+        run_chapter(ROOT / "notebooks" / f"{chapter}.ipynb", {"QUICK": True, name: value},
+                    tmp_path / "bad.ipynb")

@@ -35,6 +35,8 @@ def _install(fifo):
     import re
     import types
 
+    from time import perf_counter as clock
+
     write, getframe, token = os.write, sys._getframe, os.urandom(16).hex()
     fd = os.open(fifo, os.O_WRONLY)
     here = __file__
@@ -212,8 +214,9 @@ def _install(fifo):
         try:
             if not g["recorded"]:
                 if event == "exec" and args and is_cell(getattr(args[0], "co_filename", "")):
+                    start = clock()
                     snapshot()  # before the first cell's code runs
-                    report("RECORDED", str(len(g["record"])))
+                    report("RECORDED", f"{len(g['record'])} objects in {clock() - start:.2f} s")
                 return
             if event == "open":
                 check_open(args[0], args[1], args[2] if len(args) > 2 else None, getframe(1))

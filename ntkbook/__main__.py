@@ -1,23 +1,39 @@
 """Command line: ``python -m ntkbook run CHAPTER [-p NAME VALUE ...]``.
 
+``python -m ntkbook list`` lists the chapters; ``python -m ntkbook params
+CHAPTER`` lists a chapter's parameters with their defaults and what they do.
 ``python -m ntkbook seeds CHAPTER [CHAPTER ...] --seeds 100-119 --jobs 2`` runs
 quick mode over many seeds and tabulates how often each claim held.
 
-Runs one chapter notebook with papermill and prints where the executed
-notebook and its results JSON went. Values are Python literals
-(``-p QUICK False -p WIDTHS "[64, 128]"``); anything else is a string.
+``run`` executes one chapter notebook with papermill, showing which section is
+running, and prints where the executed notebook and its results JSON went.
+Values are Python literals (``-p QUICK False -p WIDTHS "[64, 128]"``); anything
+else is a string. Parameter names are checked against the notebook's
+parameters cell before anything runs, and so are SEED (an int in [0, 2**32))
+and RESULTS_PATH (relative to the current directory; must be writable).
+Each run writes ``CHAPTER-DATE-TIME-ID.ipynb`` and ``.json`` (under
+``_build/runs/`` unless ``-o`` says otherwise): first under a temporary name,
+renamed when the run is over, so an interrupted run leaves nothing half-written.
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import difflib
+import json
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
+SEED_LIMIT = 2 ** 32  # jax.random.PRNGKey takes a uint32 seed
+
+
+class UsageError(Exception):
+    """A bad command line: printed as one short message, exit status 2."""
 
 
 def chapters(directory: Path = NOTEBOOKS) -> list[str]:
@@ -26,12 +42,18 @@ def chapters(directory: Path = NOTEBOOKS) -> list[str]:
 
 
 def resolve_chapter(name: str, directory: Path = NOTEBOOKS) -> Path:
-    """Path of chapter ``name``: a full stem (``02_hessian_scaling``) or its number (``2``)."""
+    """Path of chapter ``name``: its stem (``02_hessian_scaling``, ``.ipynb`` optional) or number (``2``)."""
     names = chapters(directory)
-    stem = Path(name).stem
-    matches = [n for n in names if n == stem or (stem.isdigit() and n.startswith(f"{int(stem):02d}_"))]
+    stem = Path(name).name.removesuffix(".ipynb")
+    if stem.isdigit():
+        matches = [n for n in names if n.startswith(f"{int(stem):02d}_")]
+    else:
+        matches = [n for n in names if n == stem]
     if len(matches) != 1:
-        raise SystemExit(f"unknown chapter {name!r}; choose one of: {', '.join(names)}")
+        hint = difflib.get_close_matches(stem, names, n=1, cutoff=0.5)
+        hint = f" (did you mean {hint[0]}?)" if hint else ""
+        raise SystemExit(f"error: unknown chapter {name!r}{hint}; choose a number 1-{len(names)} "
+                         f"or one of: {', '.join(names)}")
     return directory / f"{matches[0]}.ipynb"
 
 
@@ -39,19 +61,201 @@ def parse_value(text: str):
     """A Python literal when ``text`` is one, else the string itself."""
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         return text
 
 
-def run_chapter(notebook: Path, parameters: dict, output: Path, *, log_output=False):
-    """Execute ``notebook`` with papermill, writing it to ``output``."""
+def notebook_parameters(notebook: Path) -> dict:
+    """The parameters cell of ``notebook``: name -> (default, comment), in order."""
+    import papermill as pm
+
+    return {name: (p["default"], p["help"])
+            for name, p in pm.inspect_notebook(str(notebook)).items()}
+
+
+def check_parameters(params: dict, known: dict, chapter: str = "the chapter") -> None:
+    """``UsageError`` for an unknown name (with a did-you-mean), a bad SEED or QUICK."""
+    for name in params:
+        if name not in known:
+            close = [k for k in known if k.lower() == name.lower()]
+            close = close or difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise UsageError(f"parameter {name}: {chapter} has no such parameter{hint} "
+                             f"(`python -m ntkbook params {chapter}` lists them)")
+    if "SEED" in params:
+        seed = params["SEED"]
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+            raise UsageError(f"parameter SEED: must be an int in [0, 2**32), got {seed!r}")
+    if "QUICK" in params and not isinstance(params["QUICK"], bool):
+        raise UsageError(f"parameter QUICK: must be True or False, got {params['QUICK']!r}")
+
+
+def resolve_results_path(value, cwd: Path) -> str | None:
+    """RESULTS_PATH made absolute against ``cwd`` and checked writable (None stays None)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"parameter RESULTS_PATH: must be None or a path, got {value!r}")
+    path = (cwd / Path(value).expanduser()).resolve()
+    if path.is_dir():
+        raise UsageError(f"parameter RESULTS_PATH: {path} is a directory; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.parent / f".{path.name}.{secrets.token_hex(4)}.probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"parameter RESULTS_PATH: cannot write to {path.parent} "
+                         f"({err.strerror or err})") from None
+    return str(path)
+
+
+def run_name(notebook: Path) -> str:
+    """``STEM-YYYYmmdd-HHMMSS-XXXX``: distinct for runs started at the same second."""
+    return f"{notebook.stem}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def _section_reporter(notebook: Path, echo):
+    """An nbclient ``on_cell_start`` hook printing each section as execution enters it."""
+    cells = json.loads(notebook.read_text())["cells"]
+    section, heading_of, num_code = None, {}, 0
+    for cell in cells:
+        if cell["cell_type"] == "markdown":
+            for line in "".join(cell["source"]).splitlines():
+                if line.startswith("#"):
+                    section = line.lstrip("#").strip()
+                    break
+        elif cell["cell_type"] == "code":
+            num_code += 1
+            if "id" in cell:
+                heading_of[cell["id"]] = (section, num_code)
+    start, shown = time.perf_counter(), {"section": None}
+
+    def on_cell_start(cell, cell_index, **_):
+        heading, number = heading_of.get(cell.get("id"), (shown["section"], None))
+        if heading and heading != shown["section"]:
+            shown["section"] = heading
+            where = f"cell {number}/{num_code}" if number else "cell"
+            echo(f"  [{time.perf_counter() - start:6.1f} s] {heading}  ({where})")
+
+    return on_cell_start
+
+
+def run_chapter(notebook: Path, parameters: dict, output: Path, *, log_output=False,
+                on_cell_start=None):
+    """Execute ``notebook`` with papermill, writing it to ``output``.
+
+    ``on_cell_start(cell=..., cell_index=...)``, when given, is called as each
+    cell starts (nbclient's hook). Parameters are passed as they are: the
+    command line checks them first (``check_parameters``).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import papermill as pm
 
+    hooks = {"on_cell_start": on_cell_start} if on_cell_start else {}
     output.parent.mkdir(parents=True, exist_ok=True)
+    # The kernel's own log (ipykernel 7 warns on every start that it talks TCP
+    # on localhost) is noise here: errors only.
     return pm.execute_notebook(str(notebook), str(output), parameters=parameters,
                                cwd=str(notebook.parent), kernel_name="python3",
-                               log_output=log_output, progress_bar=False)
+                               log_output=log_output, progress_bar=False,
+                               extra_arguments=["--IPKernelApp.log_level=ERROR"], **hooks)
+
+
+def failure_summary(err, known) -> str:
+    """At most 5 lines: ``parameter X: ...`` for a rejected value, else the error itself."""
+    evalue = " ".join(str(getattr(err, "evalue", "") or err).split())
+    ename = getattr(err, "ename", type(err).__name__)
+    if len(evalue) > 300:
+        evalue = evalue[:297] + "..."
+    if evalue.startswith("parameter "):
+        name, _, rest = evalue[len("parameter "):].partition(" ")
+        if name in known:
+            return f"parameter {name}: {rest.removeprefix(':').strip()}"
+    cell = getattr(err, "exec_count", None)
+    where = f" (in the notebook's cell [{cell}])" if cell else ""
+    return f"{ename}: {evalue}{where}"
+
+
+def _run(args) -> int:
+    notebook = resolve_chapter(args.chapter)
+    known = notebook_parameters(notebook)
+    params = {name: parse_value(value) for name, value in args.parameter}
+    check_parameters(params, known, notebook.stem)
+    cwd = Path.cwd()
+    out_dir = (cwd / args.output_dir).resolve()
+    name = run_name(notebook)
+    output = out_dir / f"{name}.ipynb"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".{name}.probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"--output-dir: cannot write to {out_dir} ({err.strerror or err})") from None
+    results = resolve_results_path(params.get("RESULTS_PATH", str(out_dir / f"{name}.json")), cwd)
+    # Written under temporary names, renamed only when the run is over.
+    partial_nb = out_dir / f".{name}.partial.ipynb"
+    partial_results = None if results is None else str(
+        Path(results).parent / f".{Path(results).name}.{name[-4:]}.partial")
+    params["RESULTS_PATH"] = partial_results
+    shown = {k: v for k, v in params.items() if k != "RESULTS_PATH"}
+    print(f"running {notebook.name} with {shown or 'its defaults'}", flush=True)
+    start = time.perf_counter()
+    try:
+        run_chapter(notebook, params, partial_nb, log_output=args.log_output,
+                    on_cell_start=_section_reporter(notebook, lambda m: print(m, flush=True)))
+    except KeyboardInterrupt:
+        return _interrupted(notebook, partial_nb, partial_results)
+    except Exception as err:  # noqa: BLE001 - papermill's errors and the kernel's
+        if getattr(err, "ename", None) == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
+            return _interrupted(notebook, partial_nb, partial_results)
+        _remove(partial_results)
+        failed = out_dir / f"{name}.failed.ipynb"
+        if partial_nb.exists():
+            partial_nb.replace(failed)
+        print(f"error: {failure_summary(err, known)}", file=sys.stderr)
+        if failed.exists():
+            print(f"executed notebook (with the full traceback): {failed}", file=sys.stderr)
+        return 1
+    partial_nb.replace(output)
+    if partial_results is not None and Path(partial_results).exists():
+        Path(partial_results).replace(results)
+    print(f"ran {notebook.name} in {time.perf_counter() - start:.1f} s")
+    print(f"executed notebook: {output}")
+    print(f"results: {results if results and Path(results).exists() else '(none written)'}")
+    return 0
+
+
+def _interrupted(notebook, *partial) -> int:
+    _remove(*partial)
+    print(f"\ninterrupted: {notebook.name} did not finish; nothing was written", file=sys.stderr)
+    return 130
+
+
+def _remove(*paths) -> None:
+    for path in paths:
+        if path is not None:
+            Path(path).unlink(missing_ok=True)
+
+
+def _params(args) -> int:
+    notebook = resolve_chapter(args.chapter)
+    known = notebook_parameters(notebook)
+    print(f"{notebook.stem}: python -m ntkbook run {notebook.stem[:2].lstrip('0')} -p NAME VALUE")
+    width = max(len(f"{k} = {d}") for k, (d, _) in known.items())
+    for name, (default, comment) in known.items():
+        print(f"  {f'{name} = {default}':<{width}}  {comment}".rstrip())
+    return 0
+
+
+def _list() -> int:
+    for name in chapters():
+        cells = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())["cells"]
+        title = next((line.lstrip("#").strip() for c in cells if c["cell_type"] == "markdown"
+                      for line in "".join(c["source"]).splitlines() if line.startswith("# ")), "")
+        print(f"{name:<26} {title}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -66,6 +270,8 @@ def main(argv=None) -> int:
                      help="where the executed notebook and results go (default: _build/runs)")
     run.add_argument("--log-output", action="store_true", help="stream cell output")
     sub.add_parser("list", help="list the chapters")
+    params = sub.add_parser("params", help="list a chapter's parameters, defaults and comments")
+    params.add_argument("chapter", help="e.g. 02_hessian_scaling or 2")
     seeds = sub.add_parser("seeds", help="run quick mode over many seeds; tabulate the claims")
     seeds.add_argument("chapter", nargs="+", help="chapters (names or numbers), or 'all'")
     seeds.add_argument("--seeds", default="100-119", help="e.g. 100-119 or 0-3,10 (default 100-119)")
@@ -77,22 +283,17 @@ def main(argv=None) -> int:
     seeds.add_argument("--timeout", type=float, default=600.0, help="seconds per run")
     args = parser.parse_args(argv)
 
-    if args.command == "list":
-        print("\n".join(chapters()))
-        return 0
-    if args.command == "seeds":
-        return _seeds(args, parser)
-    notebook = resolve_chapter(args.chapter)
-    params = {name: parse_value(value) for name, value in args.parameter}
-    out_dir = Path(args.output_dir).resolve()
-    params.setdefault("RESULTS_PATH", str(out_dir / f"{notebook.stem}.json"))
-    output = out_dir / f"{notebook.stem}.ipynb"
-    start = time.perf_counter()
-    run_chapter(notebook, params, output, log_output=args.log_output)
-    print(f"ran {notebook.name} with {params} in {time.perf_counter() - start:.1f} s")
-    print(f"executed notebook: {output}")
-    print(f"results: {params['RESULTS_PATH']}")
-    return 0
+    try:
+        if args.command == "list":
+            return _list()
+        if args.command == "params":
+            return _params(args)
+        if args.command == "seeds":
+            return _seeds(args, parser)
+        return _run(args)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 def _seeds(args, parser) -> int:

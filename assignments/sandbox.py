@@ -67,8 +67,8 @@ class Limits:
 
     ``timeout``: wall seconds; ``memory_mb``: address space per process
     (RLIMIT_AS; jax and XLA reserve a few GB of virtual memory, so keep it
-    generous); ``max_procs``: processes and threads (RLIMIT_NPROC, counted
-    for the sandbox user); ``max_file_mb``: size of any file written;
+    generous); ``max_procs``: processes and threads it may add (RLIMIT_NPROC);
+    ``max_file_mb``: size of any file written;
     ``max_output_kb``: console output kept in the log (the rest is dropped);
     ``tmp_mb``: size of the private ``/tmp``.
     """
@@ -205,12 +205,33 @@ def bwrap_command(argv: list[str], *, workdir: Path, fifo: Path | None, venv: Pa
     return cmd + list(argv)
 
 
+def _tasks_of(uid: int) -> int:
+    """Processes and threads the user ``uid`` runs now (RLIMIT_NPROC counts them all)."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    count += len(os.listdir(f"/proc/{entry.name}/task"))
+            except OSError:
+                pass
+    return count
+
+
 def _set_limits(limits: Limits):
-    """``preexec_fn``: resource limits inherited by everything in the sandbox."""
+    """``preexec_fn``: resource limits inherited by everything in the sandbox.
+
+    RLIMIT_NPROC counts every task of the sandbox's user on the machine (other
+    sandboxes running at the same time, and for a non-root grader the
+    grader's own processes), so the limit is what runs now plus ``max_procs``.
+    """
+    uid = NOBODY if os.geteuid() == 0 else os.geteuid()
+    max_tasks = _tasks_of(uid) + limits.max_procs
+
     def apply():
         mb = 1 << 20
         for name, value in ((resource.RLIMIT_AS, limits.memory_mb * mb),
-                            (resource.RLIMIT_NPROC, limits.max_procs),
+                            (resource.RLIMIT_NPROC, max_tasks),
                             (resource.RLIMIT_FSIZE, limits.max_file_mb * mb),
                             (resource.RLIMIT_NOFILE, limits.max_open_files),
                             (resource.RLIMIT_CORE, 0),

@@ -119,8 +119,9 @@ def test_sandbox_isolates_the_code(sandboxed, monkeypatch):
     if os.geteuid() == 0:
         assert probe["uid"] == sandbox.NOBODY
     limits = sandbox.Limits()
-    assert probe["limits"] == {"RLIMIT_AS": limits.memory_mb << 20, "RLIMIT_NPROC": limits.max_procs,
-                               "RLIMIT_FSIZE": limits.max_file_mb << 20,
+    nproc = probe["limits"].pop("RLIMIT_NPROC")
+    assert limits.max_procs <= nproc < limits.max_procs + 5000
+    assert probe["limits"] == {"RLIMIT_AS": limits.memory_mb << 20, "RLIMIT_FSIZE": limits.max_file_mb << 20,
                                "RLIMIT_NOFILE": limits.max_open_files}
     assert len(probe["procs"]) <= 3, "own PID namespace: only the sandbox's processes are visible"
 
@@ -137,7 +138,8 @@ def _host_processes_with(token: str) -> list[int]:
 
 
 def test_sandbox_limits_and_cleanup(sandboxed):
-    """Memory and file-size limits bite; a detached process dies with the sandbox; timeouts kill."""
+    """Memory, file-size, output and process limits bite; a detached process dies with the
+    sandbox; timeouts kill."""
     token = f"ntkbook-orphan-{os.getpid()}-{time.time_ns()}"
     code = f"""
 import subprocess, sys
@@ -160,6 +162,21 @@ print("x" * 200000)
     assert len(text) < 20000 and "output truncated" in text
     time.sleep(0.5)
     assert _host_processes_with(token) == [], "a detached process outlived its sandbox"
+
+    fork_bomb = f"""
+import subprocess
+started = 0
+try:
+    for _ in range(200):
+        subprocess.Popen(["sleep", "600", "{token}"])
+        started += 1
+except OSError as err:
+    print("FORK refused after", started, err)
+"""
+    result, text = sandboxed(fork_bomb, limits=sandbox.Limits(timeout=60, max_procs=40))
+    assert "FORK refused after" in text and int(text.split("after ")[1].split()[0]) <= 40, text
+    time.sleep(0.5)
+    assert _host_processes_with(token) == []
 
     start = time.perf_counter()
     result, _ = sandboxed(f"import time; time.sleep(300)  # {token}", limits=sandbox.Limits(timeout=2))

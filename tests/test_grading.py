@@ -168,7 +168,7 @@ import subprocess
 started = 0
 try:
     for _ in range(200):
-        subprocess.Popen(["sleep", "600", "{token}"])
+        subprocess.Popen(["sh", "-c", "sleep 600", "{token}"])
         started += 1
 except OSError as err:
     print("FORK refused after", started, err)

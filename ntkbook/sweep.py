@@ -66,11 +66,20 @@ def run_seed(chapter: str, seed: int, out_dir: Path, extra: list[tuple[str, str]
     return {"seed": seed, "seconds": seconds, "ok": ok, "claims": claims, "error": error}
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _spread(values):
-    nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    if not nums:
+    """``(min, median, max)`` as text; for lists of numbers, per component joined by ``; ``."""
+    nums = [v for v in values if _is_number(v)]
+    if nums:
+        return (f"{min(nums):.4g}", f"{statistics.median(nums):.4g}", f"{max(nums):.4g}")
+    rows = [v for v in values if isinstance(v, list) and v and all(map(_is_number, v))]
+    if not rows or len({len(r) for r in rows}) != 1:
         return "", "", ""
-    return (f"{min(nums):.4g}", f"{statistics.median(nums):.4g}", f"{max(nums):.4g}")
+    cols = [_spread([r[i] for r in rows]) for i in range(len(rows[0]))]
+    return tuple("; ".join(c[k] for c in cols) for k in range(3))
 
 
 def summarize(records: list[dict]) -> list[dict]:

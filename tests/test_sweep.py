@@ -25,3 +25,9 @@ def test_summarize_counts_and_names_failing_seeds():
         {"seed": 4, "seconds": 1.0, "ok": False, "claims": None, "error": "ValueError: boom"}])
     assert "| slope | 2/4 (fails: 2) | -0.5 | -0.4 | -0.2 |" in table
     assert "runs passed: 2/4" in table and "seed 4 stopped before its claim check" in table
+
+
+def test_list_values_are_summarised_per_component():
+    records = [_record(1, True, [1.0, 10.0]), _record(2, True, [3.0, 30.0]),
+               _record(3, True, [2.0, 20.0])]
+    assert "| slope | 3/3 | 1; 10 | 2; 20 | 3; 30 |" in sweep.format_table("06_x", records)

@@ -82,13 +82,14 @@ def _known_names() -> list[str]:
 
 def find_submissions(directory: Path) -> list[Path]:
     """All notebooks under ``directory``, sorted, without Jupyter checkpoints."""
-    return sorted(p for p in directory.rglob("*.ipynb")
-                  if ".ipynb_checkpoints" not in p.parts and not p.is_symlink())
+    return sorted(p for p in directory.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
 def read_notebook(notebook: Path) -> dict:
     """The notebook's JSON as a dict; ``ValueError`` naming the file if it is not a notebook."""
     try:
+        if notebook.is_symlink() or not notebook.is_file():
+            raise ValueError("a symbolic link or special file, not graded (it could point anywhere)")
         if notebook.stat().st_size > MAX_NOTEBOOK_BYTES:
             raise ValueError(f"larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
         nb = json.loads(notebook.read_text(encoding="utf-8"))

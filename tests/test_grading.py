@@ -215,6 +215,7 @@ def test_malformed_notebooks_are_one_error_row_each(tmp_path):
     (subs / "broken.ipynb").write_text("{not json")
     (subs / "nocells.ipynb").write_text('{"cells": "no", "metadata": {}}')
     (subs / "binary.ipynb").write_bytes(b"\xff\xfe\x00garbage")
+    (subs / "link.ipynb").symlink_to("/etc/hostname")
     nb = nbformat.v4.new_notebook(metadata={"otter": "a string, not a dict"})
     nbformat.write(nb, subs / "meta_string.ipynb")
     nbformat.write(nb, subs / "04_meta_string.ipynb")  # recognised by its name: needs the bundle
@@ -222,15 +223,15 @@ def test_malformed_notebooks_are_one_error_row_each(tmp_path):
     nbformat.write(nb, subs / "meta_list.ipynb")
     rows = {r["submission"]: r for r in grade.grade_folder(subs, tmp_path / "s.csv", dist=tmp_path / "d",
                                                            verbose=False)}
-    assert set(rows) == {"list.ipynb", "broken.ipynb", "nocells.ipynb", "binary.ipynb",
+    assert set(rows) == {"list.ipynb", "broken.ipynb", "nocells.ipynb", "binary.ipynb", "link.ipynb",
                          "meta_string.ipynb", "meta_list.ipynb", "04_meta_string.ipynb"}
-    for name in ("list.ipynb", "broken.ipynb", "nocells.ipynb", "binary.ipynb"):
+    for name in ("list.ipynb", "broken.ipynb", "nocells.ipynb", "binary.ipynb", "link.ipynb"):
         assert "not a readable notebook" in rows[name]["error"], rows[name]
     for name in ("meta_string.ipynb", "meta_list.ipynb"):
         assert "cannot tell which assignment" in rows[name]["error"], rows[name]
     assert "make assignments" in rows["04_meta_string.ipynb"]["error"]
     with open(tmp_path / "s.csv", newline="") as f:
-        assert len(list(csv.DictReader(f))) == 7
+        assert len(list(csv.DictReader(f))) == 8
 
 
 def test_interrupted_batch_leaves_a_valid_csv(tmp_path, monkeypatch):

@@ -165,7 +165,7 @@ def test_attack_gets_zero_or_a_flag(hostile, name):
 
 @pytest.mark.parametrize("name, expected", [
     ("patch_run_doctest", "TAMPERED: otter.test_files.ok_test.run_doctest replaced"),
-    ("shadow_np", "TAMPERED: global 'np' is not the module the tests expect"),
+    ("shadow_np", "global 'np' is not the module the tests expect"),
     ("shadow_np", "numpy.allclose replaced"),
     ("obfuscated", "runtime: os.system"),
     ("obfuscated", "runtime: gc.get_objects"),
@@ -177,6 +177,13 @@ def test_attack_gets_zero_or_a_flag(hostile, name):
 def test_what_the_flag_says(hostile, name, expected):
     rows, *_ = hostile
     assert expected in rows[f"{name}.ipynb"]["flag"], rows[f"{name}.ipynb"]["flag"]
+
+
+@pytest.mark.parametrize("name", ["patch_run_doctest", "shadow_np"])
+def test_tampering_scores_zero(hostile, name):
+    rows, *_ = hostile
+    row = rows[f"{name}.ipynb"]
+    assert row["flag"].startswith("TAMPERED: ") and row["total"] == "0" and row["possible"] == "8"
 
 
 def test_nothing_escaped_the_sandbox(hostile):

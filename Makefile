@@ -5,9 +5,20 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
+
+# The interpreter .venv is made from: `make setup PYTHON=python3.12` (a name on
+# the PATH or a path). Unset, the newest of python3.13, python3.12, python3.11
+# that runs; an existing .venv of a supported version is then kept. Named, a
+# .venv of another version is rebuilt with it.
+PYTHON ?=
+PYTHONS := 3.13 3.12 3.11
+# uv (from PyPI, pinned in the lock) installs the lock file exactly: `uv pip
+# sync` also removes what the lock no longer lists.
+UV_VERSION = $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' requirements.lock)
 
 # apt-get as root, else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -28,19 +39,45 @@ CHROMIUM := /usr/bin/chromium
 help:
 	@echo "make book   build the whole book (full-mode notebooks) into _build/html"
 	@echo "make test   unit tests + every notebook in quick mode + book and browser checks"
+	@echo "make setup [PYTHON=python3.12] [VENV=dir]   the environment (Python 3.11-3.13) from the lock file"
 	@echo "make run NB=02_hessian_scaling ARGS='-p QUICK False'   run one chapter"
+	@echo "make lock   re-resolve pyproject.toml into requirements.lock and requirements-reader.lock"
 	@echo "make assignments   build the student and autograder versions of the assignments"
 	@echo "make grade SUBMISSIONS=path/to/folder   grade every notebook in the folder, each in a"
 	@echo "           bubblewrap sandbox (it runs students' code: see book/instructors.md) -> scores.csv"
 
-$(STAMP): requirements.lock pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
-	$(PY) -m pip install --quiet --no-deps -e .
-	touch $(STAMP)
+# setup checks the interpreter (and an existing .venv) before anything is
+# installed, then installs when the lock file or pyproject.toml changed.
+setup:
+	@py="$(PYTHON)"; \
+	if [ -z "$$py" ]; then \
+	  for c in $(addprefix python,$(PYTHONS)) python3; do \
+	    case " $(PYTHONS) " in *" $$($$c -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) "*) py=$$c; break;; esac; \
+	  done; \
+	  [ -n "$$py" ] || { echo "setup: no python3.13, python3.12 or python3.11 runs here; install one, or name it: make setup PYTHON=/path/to/python3.12" >&2; exit 1; }; \
+	fi; \
+	want=$$("$$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) \
+	  || { echo "setup: PYTHON=$$py does not run" >&2; exit 1; }; \
+	case " $(PYTHONS) " in *" $$want "*) ;; \
+	  *) echo "setup: $$py is Python $$want; ntkbook needs Python 3.11, 3.12 or 3.13 (make setup PYTHON=python3.12)" >&2; exit 1;; esac; \
+	if [ -e "$(VENV)" ]; then \
+	  have=$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	  if [ -z "$$have" ] || ! case " $(PYTHONS) " in *" $$have "*) true;; *) false;; esac \
+	     || { [ -n "$(PYTHON)" ] && [ "$$have" != "$$want" ]; }; then \
+	    [ -f "$(VENV)/pyvenv.cfg" ] || { echo "setup: $(VENV) exists and is not a virtual environment; move it away" >&2; exit 1; }; \
+	    echo "setup: $(VENV) is Python $${have:-(broken)}; rebuilding it with $$py (Python $$want)"; \
+	    rm -rf "$(VENV)"; \
+	  fi; \
+	fi; \
+	$(MAKE) --no-print-directory $(STAMP) PYTHON="$$py"
 
-setup: $(STAMP)
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(UV) pip sync --quiet --python $(PY) --require-hashes requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	@touch $(STAMP)
+	@echo "setup: $(VENV) is ready ($$($(PY) --version))"
 
 $(MATHJAX):
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && $(APT_INSTALL) npm; }
@@ -102,12 +139,17 @@ grade: setup $(BWRAP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder"; exit 2; }
 	$(PY) assignments/grade.py $(SUBMISSIONS)
 
-lock:
-	rm -rf /tmp/ntkbook-lock && python3 -m venv /tmp/ntkbook-lock
-	/tmp/ntkbook-lock/bin/pip install --quiet ".[book,test]"
-	( echo "# Full pinned environment (pip freeze of a working install, Python 3.11, linux x86_64)."; \
-	  echo "# Regenerate with \`make lock\` after changing pyproject.toml."; \
-	  /tmp/ntkbook-lock/bin/pip freeze --exclude ntkbook ) > requirements.lock
+# Both lock files are universal (Python 3.11-3.13; Linux, macOS arm64: see
+# [tool.uv] in pyproject.toml) with hashes. requirements.lock is everything
+# (readers' set + all extras); requirements-reader.lock the readers' set alone,
+# at the same versions (Binder and the chapters' Colab cell install it). Pins
+# already in the files are kept; `make lock LOCK_FLAGS=--upgrade` moves them.
+LOCK_FLAGS ?=
+LOCK := pip compile pyproject.toml --universal --generate-hashes --python-version 3.11 \
+	--no-annotate --custom-compile-command "make lock" --quiet $(LOCK_FLAGS)
+lock: setup
+	$(UV) $(LOCK) --all-extras -o requirements.lock
+	$(UV) $(LOCK) -c requirements.lock -o requirements-reader.lock
 
 clean:
 	rm -rf _build

@@ -307,6 +307,12 @@ def _seeds(args, parser) -> int:
         parser.error("--jobs must be >= 1 and --timeout > 0")
     names = chapters() if args.chapter == ["all"] else [
         resolve_chapter(c).stem for c in args.chapter]
+    extra = {name: parse_value(value) for name, value in args.parameter}
+    for name in ("QUICK", "SEED", "RESULTS_PATH"):
+        if name in extra:
+            parser.error(f"-p {name}: set by the sweep itself")
+    for name in names:
+        check_parameters(extra, notebook_parameters(NOTEBOOKS / f"{name}.ipynb"), name)
     all_held = True
     for name in names:
         print(f"{name}: seeds {args.seeds}, {args.jobs} at a time", flush=True)

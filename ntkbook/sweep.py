@@ -46,13 +46,17 @@ def run_seed(chapter: str, seed: int, out_dir: Path, extra: list[tuple[str, str]
     before writing results) and ``error`` (the last lines of stderr).
     """
     out = out_dir / f"seed{seed}"
+    out.mkdir(parents=True, exist_ok=True)
     results = out / "results.json"
-    cmd = [sys.executable, "-m", "ntkbook", "run", chapter, "-o", str(out),
-           "-p", "QUICK", "True", "-p", "SEED", str(seed), "-p", "RESULTS_PATH", str(results)]
-    for name, value in extra:
-        cmd += ["-p", name, value]
     if results.exists():
         results.unlink()                      # never read a previous run's claims
+    params = {"QUICK": True, "SEED": seed, "RESULTS_PATH": str(results)}
+    params.update((name, _literal(value)) for name, value in extra)
+    # run_chapter directly (not the `run` command, which discards a failed run's
+    # results): a chapter whose claim fails still writes its claims first.
+    cmd = [sys.executable, "-c", "import sys; from ntkbook.sweep import _execute; "
+           "sys.exit(_execute(sys.argv[1], sys.argv[2], sys.argv[3]))",
+           chapter, str(out / f"{chapter}.ipynb"), json.dumps(params)]
     env = dict(os.environ, NTKBOOK_NO_PROGRESS="1")
     start = time.perf_counter()
     try:
@@ -64,6 +68,24 @@ def run_seed(chapter: str, seed: int, out_dir: Path, extra: list[tuple[str, str]
     claims = json.loads(results.read_text()).get("claims") if results.exists() else None
     error = "" if ok else "\n".join(err.strip().splitlines()[-3:])
     return {"seed": seed, "seconds": seconds, "ok": ok, "claims": claims, "error": error}
+
+
+def _literal(text: str):
+    from .__main__ import parse_value
+
+    return parse_value(text)
+
+
+def _execute(chapter: str, output: str, params_json: str) -> int:
+    """Worker of :func:`run_seed`: execute one chapter; 0 on success, 1 with the error on stderr."""
+    from .__main__ import resolve_chapter, run_chapter
+
+    try:
+        run_chapter(resolve_chapter(chapter), json.loads(params_json), Path(output))
+    except Exception as err:  # noqa: BLE001 -- reported to the sweep through stderr
+        print(" ".join(str(getattr(err, "evalue", "") or err).split())[:500], file=sys.stderr)
+        return 1
+    return 0
 
 
 def _is_number(v) -> bool:

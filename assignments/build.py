@@ -26,9 +26,10 @@ them private, keep them in a folder of their own (same ``NN_name/NN_name.ipynb``
 layout, e.g. a private repository) and pass ``--source DIR``.
 
 The bundle is made to build a Docker/Gradescope grading image too
-(``otter grade``): its ``environment.yml`` asks for Python 3.11 and pins
-exactly ``requirements.lock``, and it carries the ``ntkbook`` package
-(``ntkbook_pkg/``, installed by pip from ``/autograder/source``).
+(``otter grade``): its ``environment.yml`` asks for Python 3.11 and installs
+exactly ``requirements.lock`` (shipped in the zip, hash-checked by pip), and
+its ``setup.sh`` then installs the ``ntkbook`` package it carries
+(``ntkbook_pkg/``).
 
 Unless ``--no-run-tests`` is given, ``otter assign`` also executes the
 solution notebook and grades it against the bundle, and fails unless it gets
@@ -127,26 +128,38 @@ def built_assignments(dist: Path) -> list[str]:
 
 
 def bundle_environment() -> str:
-    """``environment.yml`` of the bundle: Python 3.11, exactly the lock, and the ntkbook package."""
-    pins = [line.strip() for line in LOCK.read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
-    lines = ["# Written by assignments/build.py: the course environment (requirements.lock)",
-             "# for Docker/Gradescope grading (`otter grade`); otter's setup.sh creates it.",
-             "name: otter-env", "channels:", "  - conda-forge", "dependencies:",
-             "  - python=3.11", "  - pip", "  - pip:"]
-    lines += [f"      - {pin}" for pin in pins]
-    lines += [f"      - {AUTOGRADER_DIR}/{BUNDLE_PACKAGE}"]
-    return "\n".join(lines) + "\n"
+    """``environment.yml`` of the bundle: Python 3.11 and exactly ``requirements.lock`` (hash-checked)."""
+    return "\n".join([
+        "# Written by assignments/build.py: the course environment for Docker/Gradescope grading",
+        "# (`otter grade`); otter's setup.sh creates it, then installs the ntkbook package.",
+        "name: otter-env", "channels:", "  - conda-forge", "dependencies:",
+        "  - python=3.11", "  - pip", "  - pip:",
+        f"      - -r {AUTOGRADER_DIR}/requirements.lock", ""])
+
+
+# Appended to otter's setup.sh: the package is not in the lock (it is this repository).
+SETUP_NTKBOOK = (f"\n# ntkbook, the course's helper package (added by assignments/build.py)\n"
+                 f"mamba run -n otter-env pip install --no-deps {AUTOGRADER_DIR}/{BUNDLE_PACKAGE}\n")
 
 
 def _finish_bundle(zip_path: Path, name: str, source: Path) -> None:
-    """Replace otter's environment.yml (python 3.13, otter only) and add the ntkbook package."""
+    """Make the bundle build the course environment in Docker/Gradescope, and record its questions.
+
+    otter writes an ``environment.yml`` for Python 3.13 with otter alone; this
+    one asks for Python 3.11 and ``requirements.lock`` (shipped in the zip),
+    and ``setup.sh`` also installs the ``ntkbook`` package shipped as
+    ``ntkbook_pkg/``.
+    """
     tmp = zip_path.with_suffix(".tmp")
     with zipfile.ZipFile(zip_path) as old, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as new:
         for item in old.infolist():
-            if item.filename != "environment.yml":
-                new.writestr(item, old.read(item.filename))
-        new.writestr("environment.yml", bundle_environment())
+            data = old.read(item.filename)
+            if item.filename == "environment.yml":
+                data = bundle_environment().encode()
+            elif item.filename == "setup.sh":
+                data = data.rstrip(b"\n") + b"\n" + SETUP_NTKBOOK.encode()
+            new.writestr(item, data)
+        new.write(LOCK, "requirements.lock")
         new.write(ROOT / "pyproject.toml", f"{BUNDLE_PACKAGE}/pyproject.toml")
         new.writestr(f"{BUNDLE_PACKAGE}/README.md", "The ntkbook helper package (course environment).\n")
         for module in sorted((ROOT / "ntkbook").glob("*.py")):

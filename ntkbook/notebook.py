@@ -56,16 +56,20 @@ def check_choice(name: str, value, choices):
     return value
 
 
-def check_int_list(name: str, value, *, minimum: int | None = None, min_length: int = 1,
-                   increasing: bool = False) -> list[int]:
-    """``value`` must be a list of ints >= ``minimum`` with at least ``min_length`` items."""
+def check_int_list(name: str, value, *, minimum: int | None = None,
+                   maximum: int | None = None, min_length: int = 1,
+                   max_length: int | None = None, increasing: bool = False) -> list[int]:
+    """``value`` must be a list of ``min_length..max_length`` ints in ``[minimum, maximum]``."""
     ok = isinstance(value, (list, tuple)) and len(value) >= min_length
+    ok = ok and (max_length is None or len(value) <= max_length)
     ok = ok and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                    and (minimum is None or v >= minimum) for v in value)
+                    and (minimum is None or v >= minimum)
+                    and (maximum is None or v <= maximum) for v in value)
     ok = ok and (not increasing or all(a < b for a, b in zip(value[:-1], value[1:])))
     if not ok:
         order = " in increasing order" if increasing else ""
-        _fail(name, f"a list of at least {min_length} ints >= {minimum}{order}", value)
+        count = f"{min_length}..{max_length}" if max_length is not None else f"at least {min_length}"
+        _fail(name, f"a list of {count} ints in [{minimum}, {maximum}]{order}", value)
     return [int(v) for v in value]
 
 

@@ -25,6 +25,8 @@ def test_checks_accept_good_values():
     lambda: nb.check_choice("ACT", "gelu", ["relu"]),
     lambda: nb.check_int_list("WIDTHS", [8, 4], increasing=True),
     lambda: nb.check_int_list("WIDTHS", [4], min_length=2),
+    lambda: nb.check_int_list("WIDTHS", [4, 10**9], maximum=65536),
+    lambda: nb.check_int_list("WIDTHS", list(range(2, 40)), max_length=12),
     lambda: nb.check_path("RESULTS_PATH", 3),
 ])
 def test_checks_name_the_parameter(call):

@@ -1,8 +1,9 @@
 """Seed sweeps: run a chapter in quick mode over many seeds and count its claims.
 
 ``python -m ntkbook seeds 2 --seeds 100-119 --jobs 2`` executes chapter 2 once
-per seed (each run a separate ``python -m ntkbook run`` process, so a crash or
-a hang stays in its run), reads the ``"claims"`` list that every chapter
+per seed (each run in a process of its own calling
+``ntkbook.__main__.run_chapter``, so a crash or a hang stays in its run, and a
+run whose claim fails still leaves its results JSON), reads the ``"claims"`` list that every chapter
 writes to its results JSON (see :func:`ntkbook.notebook.claim`), and prints,
 per claim, how often it held and the spread of the measured value, plus the
 wall time per run. A claim that holds for the paper's reason holds for every

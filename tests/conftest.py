@@ -26,10 +26,6 @@ _prefetch: dict = {}
 NUM_PARALLEL_RUNS = int(os.environ.get("NTKBOOK_TEST_JOBS", "2"))
 
 
-def _chapters() -> list[str]:
-    return sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-
-
 def _execute(chapter: str, params: dict) -> str | None:
     """Run one chapter (in a worker process); the error text, or None on success."""
     from ntkbook.__main__ import run_chapter
@@ -62,7 +58,9 @@ def _start_all_quick_runs() -> None:
 
     pool = ProcessPoolExecutor(max_workers=NUM_PARALLEL_RUNS,
                                mp_context=multiprocessing.get_context("spawn"))
-    for chapter in _chapters():
+    from ntkbook.__main__ import chapters
+
+    for chapter in chapters(NOTEBOOKS):
         params, results = _quick_params(chapter, {})
         _prefetch[chapter] = (pool.submit(_execute, chapter, params), results)
     pool.shutdown(wait=False)

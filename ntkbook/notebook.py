@@ -1,8 +1,9 @@
 """Notebook plumbing: parameter validation, per-point keys, results JSON.
 
-Every chapter validates its papermill parameters with these functions right
-after the parameters cell, so a bad value stops the run with an error that
-names the parameter and what is allowed.
+Every chapter validates its papermill parameters right after the parameters
+cell with one call, ``globals().update(resolve(globals(), {NAME: Knob, ...}))``:
+each knob declares its full and quick defaults and its bounds, and a bad value
+stops the run with an error that names the parameter and what is allowed.
 """
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import jax
 import numpy as np
 
 __all__ = ["check_bool", "check_int", "check_float", "check_choice", "check_int_list",
-           "check_path", "point_keys", "write_results", "progress", "to_jsonable", "glue",
-           "claim", "assert_claims"]
+           "check_float_list", "check_path", "Knob", "Int", "Float", "Bool", "Choice",
+           "IntList", "FloatList", "resolve", "point_keys", "write_results", "progress",
+           "to_jsonable", "glue", "claim", "assert_claims"]
 
 
 def _fail(name, allowed, value):
@@ -147,3 +149,119 @@ def assert_claims(claims: list[dict]) -> None:
         lines = [f"{c['name']}: {c['statement']} (measured {c['value']!r})" for c in failed]
         raise AssertionError(f"{len(failed)} of {len(claims)} claims did not hold:\n"
                              + "\n".join(lines))
+
+
+# --- one-call parameter resolution -------------------------------------------------------
+
+class Knob:
+    """A chapter knob: its full and quick defaults and how a value is checked.
+
+    ``full`` is the default of the book's run, ``quick`` that of ``QUICK=True``
+    (the same as ``full`` when not given). Subclasses say what a valid value is.
+    """
+
+    def __init__(self, full, *, quick=None, **bounds):
+        self.full = full
+        self.quick = full if quick is None else quick
+        self.bounds = bounds
+
+    def default(self, quick: bool):
+        """The default for this mode (lists are copied, so callers may change them)."""
+        value = self.quick if quick else self.full
+        return list(value) if isinstance(value, (list, tuple)) else value
+
+    def check(self, name: str, value):
+        raise NotImplementedError
+
+
+class Int(Knob):
+    """An int in ``[minimum, maximum]`` (see :func:`check_int`)."""
+
+    def check(self, name, value):
+        return check_int(name, value, **self.bounds)
+
+
+class Float(Knob):
+    """A finite real number in ``[minimum, maximum]`` (see :func:`check_float`)."""
+
+    def check(self, name, value):
+        return check_float(name, value, **self.bounds)
+
+
+class Bool(Knob):
+    """``True`` or ``False``."""
+
+    def check(self, name, value):
+        return check_bool(name, value)
+
+
+class Choice(Knob):
+    """One of ``choices`` (see :func:`check_choice`)."""
+
+    def __init__(self, full, *, choices, quick=None):
+        super().__init__(full, quick=quick)
+        self.choices = list(choices)
+
+    def check(self, name, value):
+        return check_choice(name, value, self.choices)
+
+
+class IntList(Knob):
+    """A list of ints (see :func:`check_int_list` for the bounds)."""
+
+    def check(self, name, value):
+        return check_int_list(name, value, **self.bounds)
+
+
+class FloatList(Knob):
+    """A list of finite reals (see :func:`check_float_list` for the bounds)."""
+
+    def check(self, name, value):
+        return check_float_list(name, value, **self.bounds)
+
+
+def check_float_list(name: str, value, *, minimum: float | None = None,
+                     maximum: float | None = None, min_length: int = 1,
+                     max_length: int | None = None, increasing: bool = False) -> list[float]:
+    """``value`` must be a list of ``min_length..max_length`` reals in ``[minimum, maximum]``."""
+    ok = isinstance(value, (list, tuple)) and len(value) >= min_length
+    ok = ok and (max_length is None or len(value) <= max_length)
+    ok = ok and all(isinstance(v, (int, float, np.integer, np.floating))
+                    and not isinstance(v, bool) and np.isfinite(v)
+                    and (minimum is None or v >= minimum)
+                    and (maximum is None or v <= maximum) for v in value)
+    ok = ok and (not increasing or all(a < b for a, b in zip(value[:-1], value[1:])))
+    if not ok:
+        order = " in increasing order" if increasing else ""
+        count = f"{min_length}..{max_length}" if max_length is not None else f"at least {min_length}"
+        _fail(name, f"a list of {count} numbers in [{minimum}, {maximum}]{order}", value)
+    return [float(v) for v in value]
+
+
+STANDARD = ("QUICK", "SEED", "RESULTS_PATH")
+
+
+def resolve(namespace: dict, knobs: dict[str, Knob]) -> dict:
+    """Validate a chapter's papermill parameters and fill in their defaults, in one call.
+
+    ``namespace`` is the notebook's ``globals()`` after the parameters cell;
+    ``knobs`` maps each chapter knob to its :class:`Knob`. ``QUICK``, ``SEED``
+    and ``RESULTS_PATH`` are always checked. A knob that is ``None`` takes
+    its quick or full default, then every value is checked, so a bad value
+    (given or default) raises ``ValueError("parameter NAME must be ...")``.
+    Use it as ``globals().update(nk.notebook.resolve(globals(), {...}))``.
+
+    Returns:
+      ``{name: resolved value}`` for the three standard parameters and every knob.
+    """
+    missing = [n for n in (*STANDARD, *knobs) if n not in namespace]
+    if missing:
+        raise NameError(f"parameters cell does not define {missing}")
+    quick = check_bool("QUICK", namespace["QUICK"])
+    out = {"QUICK": quick,
+           "SEED": check_int("SEED", namespace["SEED"], minimum=0, maximum=2**32 - 1),
+           "RESULTS_PATH": check_path("RESULTS_PATH", namespace["RESULTS_PATH"])}
+    for name, knob in knobs.items():
+        value = namespace[name]
+        out[name] = knob.check(name, knob.default(quick) if value is None else value)
+    return out

@@ -69,3 +69,51 @@ def test_claims_are_recorded_and_all_failures_reported():
     nb.assert_claims(claims[:1])
     with pytest.raises(AssertionError, match=r"2 of 3 claims(.|\n)*a: a < 1(.|\n)*b: b decreasing"):
         nb.assert_claims(claims)
+
+
+def _namespace(**knobs):
+    return {"QUICK": False, "SEED": 0, "RESULTS_PATH": None, **knobs}
+
+
+KNOBS = {
+    "WIDTHS": nb.IntList([64, 128, 256], quick=[64, 128], minimum=2, maximum=4096,
+                         min_length=2, increasing=True),
+    "NUM_SEEDS": nb.Int(8, minimum=2, maximum=64),
+    "LR": nb.Float(0.5, quick=0.25, minimum=1e-6, maximum=10.0),
+    "LOSS": nb.Choice("logistic", choices=["logistic", "exponential"]),
+    "ALPHAS": nb.FloatList([0.5, 1.0], minimum=0.0),
+    "FLAG": nb.Bool(True),
+}
+
+
+def test_resolve_fills_quick_and_full_defaults_and_keeps_given_values():
+    full = nb.resolve(_namespace(WIDTHS=None, NUM_SEEDS=None, LR=None, LOSS=None,
+                                 ALPHAS=None, FLAG=None), KNOBS)
+    assert full == {"QUICK": False, "SEED": 0, "RESULTS_PATH": None,
+                    "WIDTHS": [64, 128, 256], "NUM_SEEDS": 8, "LR": 0.5, "LOSS": "logistic",
+                    "ALPHAS": [0.5, 1.0], "FLAG": True}
+    quick = nb.resolve({**_namespace(WIDTHS=None, NUM_SEEDS=3, LR=None, LOSS="exponential",
+                                     ALPHAS=[1, 2], FLAG=False), "QUICK": True}, KNOBS)
+    assert quick["WIDTHS"] == [64, 128] and quick["LR"] == 0.25 and quick["NUM_SEEDS"] == 3
+    assert quick["LOSS"] == "exponential" and quick["ALPHAS"] == [1.0, 2.0]
+    assert quick["FLAG"] is False
+    quick["WIDTHS"].append(512)                     # defaults are copied, not shared
+    assert KNOBS["WIDTHS"].quick == [64, 128]
+
+
+@pytest.mark.parametrize("name, value", [
+    ("WIDTHS", [128, 64]), ("WIDTHS", [64]), ("NUM_SEEDS", 1), ("NUM_SEEDS", 2.0),
+    ("LR", 0.0), ("LR", float("inf")), ("LOSS", "hinge"), ("ALPHAS", [0.5, -1.0]),
+    ("ALPHAS", "0.5"), ("FLAG", 1), ("SEED", -1), ("QUICK", "yes"), ("RESULTS_PATH", ""),
+])
+def test_resolve_names_the_bad_parameter(name, value):
+    namespace = _namespace(WIDTHS=None, NUM_SEEDS=None, LR=None, LOSS=None, ALPHAS=None,
+                           FLAG=None)
+    namespace[name] = value
+    with pytest.raises(ValueError, match=f"parameter {name} must be"):
+        nb.resolve(namespace, KNOBS)
+
+
+def test_resolve_reports_a_knob_missing_from_the_parameters_cell():
+    with pytest.raises(NameError, match="WIDTHS"):
+        nb.resolve(_namespace(), {"WIDTHS": KNOBS["WIDTHS"]})

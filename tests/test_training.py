@@ -47,12 +47,30 @@ def test_train_with_optax_and_metrics():
     assert result.losses[-1] < result.losses[0]
 
 
-def test_hoisted_constants_share_compiled_program():
+def test_train_compiles_once_under_the_callers_jit_and_vmaps_over_seeds():
     apply_fn, x, y, params = _problem()
-    fa, ca = nk.training.hoist_constants(nk.mse_loss(apply_fn, x, y), params)
-    fb, cb = nk.training.hoist_constants(nk.mse_loss(apply_fn, 2 * x, y), params)
-    assert fa is fb and len(ca) == len(cb) >= 1
-    assert float(fb(params, cb)) == pytest.approx(float(nk.mse_loss(apply_fn, 2 * x, y)(params)))
+    traces = []
+
+    @jax.jit
+    def run(scale, x, y):
+        traces.append(1)
+        p = jax.tree.map(lambda a: a + scale, params)
+        return nk.gradient_descent(nk.mse_loss(apply_fn, x, y), p, learning_rate=0.1,
+                                   num_steps=10).losses[-1]
+
+    first = run(0.0, x, y)
+    second = run(0.0, 2 * x, y)                       # new data: same compiled program
+    assert len(traces) == 1
+    assert float(second) != float(first)
+    batched = jax.vmap(run, in_axes=(0, None, None))(jnp.array([0.0, 0.5]), x, y)
+    np.testing.assert_allclose(batched[0], first, rtol=1e-12)
+
+
+def test_mse_loss_sums_over_outputs():
+    x = jnp.ones((4, 2))
+    apply_fn = lambda p, x: x @ p                     # (n, 2) outputs
+    y = jnp.zeros((4, 2))
+    assert float(nk.mse_loss(apply_fn, x, y)(jnp.eye(2))) == pytest.approx(0.5 * 8 / 4)
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -128,3 +128,19 @@ def test_loss_hessian_is_gauss_newton_plus_residual_term():
     expected = jac.T @ jac / 6 + jnp.einsum("i,ipq->pq", residual, per_example) / 6
     loss_hessian = nk.hessian.dense_hessian(nk.mse_loss(model.apply_fn, x, y), params)
     np.testing.assert_allclose(loss_hessian, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_top_abs_eigenvalue_vmaps_over_keys_and_matches_spectral_norm(problem):
+    fn, params = problem[0], problem[1]
+    keys = jax.random.split(jax.random.PRNGKey(5), 3)
+    batched = jax.jit(jax.vmap(lambda k: nk.hessian.top_abs_eigenvalue(fn, params, k, 30)))(keys)
+    expected = [nk.spectral_norm(fn, params, key=k, num_iters=30) for k in keys]
+    np.testing.assert_allclose(batched, expected, rtol=1e-12)
+
+
+def test_top_abs_eigenvalue_stops_at_breakdown():
+    # rank-2 Hessian diag(3, -5, 0, ...): the Krylov space is exhausted after 2 steps
+    fn = lambda p: 1.5 * p["a"][0] ** 2 - 2.5 * p["a"][1] ** 2
+    params = {"a": jnp.ones(6)}
+    got = nk.hessian.top_abs_eigenvalue(fn, params, jax.random.PRNGKey(1), 6)
+    assert float(got) == pytest.approx(5.0, rel=1e-12)

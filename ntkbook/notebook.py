@@ -118,14 +118,21 @@ def glue(name: str, value, display: bool = False):
 
     numpy 2 prints ``np.float64(0.5)``, which myst-nb's ``{glue:text}`key:.2f```
     cannot format; ``.item()`` turns numpy scalars and 0-d arrays into floats
-    and ints first. Other values (figures, strings) pass through unchanged.
+    and ints first. Other values (figures, strings) pass through unchanged; a
+    matplotlib figure glued with ``display=False`` is closed, so it appears
+    once, where a ``{glue:figure}`` directive puts it with its caption.
     """
     from myst_nb import glue as myst_glue
 
     if isinstance(value, (np.generic, np.ndarray)) or hasattr(value, "__jax_array__") or (
             type(value).__module__.startswith("jax") and getattr(value, "ndim", None) == 0):
         value = np.asarray(value).item()
-    return myst_glue(name, value, display=display)
+    out = myst_glue(name, value, display=display)
+    if not display and type(value).__name__ == "Figure" and "matplotlib" in type(value).__module__:
+        import matplotlib.pyplot as plt
+
+        plt.close(value)      # shown once, where ``{glue:figure}`` puts it, not also here
+    return out
 
 
 def claim(name: str, held, value, statement: str) -> dict:

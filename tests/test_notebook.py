@@ -117,3 +117,18 @@ def test_resolve_names_the_bad_parameter(name, value):
 def test_resolve_reports_a_knob_missing_from_the_parameters_cell():
     with pytest.raises(NameError, match="WIDTHS"):
         nb.resolve(_namespace(), {"WIDTHS": KNOBS["WIDTHS"]})
+
+
+def test_glue_closes_a_figure_it_does_not_display(monkeypatch):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import myst_nb
+
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=False: None)
+    fig, _ = plt.subplots()
+    shown, _ = plt.subplots()
+    nb.glue("fig", fig, display=False)
+    nb.glue("shown", shown, display=True)
+    assert not plt.fignum_exists(fig.number) and plt.fignum_exists(shown.number)
+    plt.close(shown)

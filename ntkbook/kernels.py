@@ -5,8 +5,9 @@ For unit vectors x, y on S^{d-1} every kernel here is *zonal*,
 an array ``t`` of cosines in [-1, 1] (any shape; the output has the same
 shape). That makes the kernels cheap to tabulate once on a quadrature grid
 (``ntkbook.spectrum.zonal_eigenvalues``) and to compare against
-neural-tangents' ``stax`` (``ntkbook.ntk.stax_mlp`` / ``stax_resnet``), which the
-tests do to 1e-12.
+neural-tangents' ``stax`` (``ntkbook.ntk.stax_mlp``), which the tests do to
+1e-12. The residual network's kernel, built from the same blocks, is in
+``ntkbook.resntk``; spectra and their fits are in ``ntkbook.spectrum``.
 
 Building blocks are the arc-cosine kernels of degree 0 and 1 of Cho & Saul
 2009 (NeurIPS, "Kernel Methods for Deep Learning"): for a centred
@@ -26,16 +27,12 @@ of degree one in q, so q only rescales them.
 """
 from __future__ import annotations
 
-import math
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import numpy as np
 
-from .spectrum import fit_power_law, harmonic_dimension
-
-__all__ = ["kappa_0", "kappa_1", "fc_ntk", "resnet_cosines", "resntk", "laplace",
-           "spikiness", "resntk_spikiness", "ParityExponents", "parity_exponents",
-           "eigenvalue_blocks", "zonal_gram", "normalised"]
+__all__ = ["kappa_0", "kappa_1", "fc_ntk", "laplace", "normalised", "kink_slope", "spikiness",
+           "zonal_gram"]
 
 
 def _cosines(t) -> np.ndarray:
@@ -131,80 +128,6 @@ def fc_ntk(t, depth: int, *, w_std: float = 1.0, b_std: float = 0.0,
     return theta
 
 
-def resnet_cosines(t, depth: int, alpha: float) -> np.ndarray:
-    """Correlations ``rho_0..rho_L`` of the residual stream of ``resnet``.
-
-    ``rho_0 = t``, ``rho_l = (rho_{l-1} + alpha^2 kappa_1(rho_{l-1})) / (1 + alpha^2)``
-    (the stream's covariance is ``Sigma_l = q (1 + alpha^2)^l rho_l``; Huang et
-    al. 2020, arXiv 2002.06262).
-
-    Args:
-      t: cosines in [-1, 1], any shape S.
-      depth: number of residual blocks L >= 1.
-      alpha: residual-branch scale (> 0).
-
-    Returns:
-      ``(L + 1, *S)`` array.
-    """
-    t = _cosines(t)
-    depth = _check_depth(depth)
-    _check_positive("alpha", alpha)
-    rho = [t]
-    for _ in range(depth):
-        rho.append(np.clip((rho[-1] + alpha ** 2 * kappa_1(rho[-1])) / (1 + alpha ** 2), -1, 1))
-    return np.stack(rho)
-
-
-def resntk(t, depth: int, alpha: float, *, train_ends: bool = False,
-           input_variance: float = 1.0):
-    """ResNTK: NTK of the residual network ``ntkbook.models.resnet``.
-
-    Network (Huang, Wang, Tao, Zhao 2020, arXiv 2002.06262; the model of Belfer,
-    Geifman, Galun, Basri 2021, arXiv 2104.03093), width m -> inf:
-    ``h_0 = A x`` with input covariance ``q t``,
-    ``h_l = h_{l-1} + alpha V_l relu(sqrt(2) W_l h_{l-1} / sqrt(m)) / sqrt(m)``,
-    ``f = v . h_L / sqrt(m)``. With ``S_l = q (1 + alpha^2)^l`` (the stream's
-    variance), ``Sigma_l = S_l rho_l`` (``resnet_cosines``):
-
-        Theta_0 = Sigma_0 if A is trained else 0,
-        Theta_l = Theta_{l-1}
-                  + alpha^2 [(Theta_{l-1} + Sigma_{l-1}) kappa_0(rho_{l-1})
-                             + S_{l-1} kappa_1(rho_{l-1})],
-        NTK = Theta_L + (Sigma_L if v is trained else 0).
-
-    The bracket is the W_l and V_l gradient (plus the propagated earlier NTK);
-    unrolled with A and v fixed it is a sum over blocks of the block term
-    ``alpha^2 S_{l-1} (rho_{l-1} kappa_0(rho_{l-1}) + kappa_1(rho_{l-1}))`` times the
-    backward factor ``prod_{i > l} (1 + alpha^2 kappa_0(rho_{i-1}))``.
-    The papers also multiply by a depth-dependent constant; plot
-    ``kappa(t) / kappa(1)`` to be free of it. At t = 1 with A, v fixed the value
-    is ``2 L alpha^2 q (1 + alpha^2)^(L-1)``.
-
-    Args:
-      t: cosines in [-1, 1], any shape.
-      depth: number of residual blocks L >= 1.
-      alpha: residual-branch scale; Belfer et al. take ``alpha = L^-gamma``.
-      train_ends: whether A and v are trained too. False (default here) is
-        the papers' setting (A and v fixed at initialisation); True is the
-        default of ``ntkbook.models.resnet`` and ``ntkbook.ntk.stax_resnet``
-        (kept for compatibility), which train every layer.
-      input_variance: q with input covariance ``K_0 = q t`` (module docstring).
-
-    Returns:
-      NTK values, the shape of ``t``.
-    """
-    _check_positive("input_variance", input_variance)
-    rho = resnet_cosines(t, depth, alpha)
-    a2 = alpha ** 2
-    scale = input_variance * (1 + a2) ** np.arange(depth + 1)
-    theta = scale[0] * rho[0] if train_ends else np.zeros_like(rho[0])
-    for l in range(1, depth + 1):
-        sigma = scale[l - 1] * rho[l - 1]
-        branch = (theta + sigma) * kappa_0(rho[l - 1]) + scale[l - 1] * kappa_1(rho[l - 1])
-        theta = theta + a2 * branch
-    return theta + scale[depth] * rho[depth] if train_ends else theta
-
-
 def laplace(t, *, scale: float = 1.0):
     """Laplace kernel on the unit sphere: ``exp(-c ||x - y||) = exp(-c sqrt(2 - 2t))``.
 
@@ -238,20 +161,47 @@ def normalised(kappa: Callable) -> Callable:
     return shape
 
 
+def kink_slope(kappa: Callable, *, at: float = 1.0, chord: float = 3e-3) -> float:
+    """Slope of a kernel's kink in the chord: ``lim_{s -> 0} (kappa(at) - kappa(t_s)) / s``.
+
+    At ``at = 1``, ``s = sqrt(2 - 2t) = ||x - y||`` and ``t_s = 1 - s^2/2``; at
+    ``at = -1`` (antipodal inputs), ``s = sqrt(2 + 2t) = ||x + y||`` and
+    ``t_s = -1 + s^2/2``. Near ``at`` the kernel is ``kappa(at) - slope * s + O(s^2)``.
+    ReLU kernels expand in integer powers of s, so the limit is taken by two
+    Richardson steps on ``g(s) = (kappa(at) - kappa(t_s)) / s`` at s, s/2, s/4
+    (error O(s^3)). The cosines ``t_s`` are rounded to float64, and g divides
+    by the chord of the rounded t (exact to an ulp). Accuracy: deep kernels
+    vary on the scale s ~ 1/L, so the truncation error grows like (L s)^3,
+    while rounding in the recursions near the end costs ~1e-16 / s^2; s = 3e-3
+    keeps both below ~1e-5 relative up to L = 128 (compared with the closed
+    forms in the tests).
+
+    Args:
+      kappa: vectorised map of cosines to kernel values.
+      at: the end of [-1, 1] where the kink is, 1.0 or -1.0.
+      chord: largest chord s used, in (0, 0.1].
+
+    Returns:
+      the slope (a float).
+    """
+    if not 0 < chord <= 0.1:
+        raise ValueError(f"chord must be in (0, 0.1], got {chord!r}")
+    if at not in (1.0, -1.0):
+        raise ValueError(f"at must be 1.0 or -1.0, got {at!r}")
+    t = at * (1.0 - (chord / np.array([1.0, 2.0, 4.0])) ** 2 / 2)
+    values = np.asarray(kappa(np.concatenate([[at], t])), dtype=np.float64)
+    g = (values[0] - values[1:]) / np.sqrt(2.0 - 2.0 * at * t)
+    g1 = 2 * g[1:] - g[:-1]
+    return float((4 * g1[1] - g1[0]) / 3)
+
+
 def spikiness(kappa: Callable, *, chord: float = 3e-3) -> float:
     """Slope of the kink at t = 1: ``c = lim_{t -> 1} (1 - kappa(t)/kappa(1)) / sqrt(2 - 2t)``.
 
     ``s = sqrt(2 - 2t) = ||x - y||`` is the chord between unit vectors, so near
     the diagonal ``kappa(t) / kappa(1) ~ 1 - c ||x - y||``: the Laplace kernel
     ``exp(-c ||x - y||)`` has spikiness c, and a large c is a sharp peak.
-    ReLU kernels expand in integer powers of s, so the limit is taken by two
-    Richardson steps on ``g(s) = (1 - kappa/kappa(1)) / s`` at s, s/2, s/4
-    (error O(s^3)). The cosines are ``t = 1 - s^2/2`` rounded to float64, and
-    g divides by the chord ``sqrt(2 - 2t)`` of the rounded t (exact to an ulp).
-    Accuracy: deep kernels vary on the scale s ~ 1/L, so the truncation error
-    grows like (L s)^3, while rounding in the recursions near t = 1 costs
-    ~1e-16 / s^2; s = 3e-3 keeps both below ~1e-5 relative up to L = 128
-    (compared with the closed forms in the tests).
+    ``c = kink_slope(kappa) / kappa(1)`` (same extrapolation and accuracy).
 
     Args:
       kappa: vectorised map of cosines to kernel values, ``kappa(1) > 0``.
@@ -260,102 +210,10 @@ def spikiness(kappa: Callable, *, chord: float = 3e-3) -> float:
     Returns:
       the spikiness c (a float).
     """
-    if not 0 < chord <= 0.1:
-        raise ValueError(f"chord must be in (0, 0.1], got {chord!r}")
-    t = 1.0 - (chord / np.array([1.0, 2.0, 4.0])) ** 2 / 2
-    values = np.asarray(kappa(np.concatenate([[1.0], t])), dtype=np.float64)
-    if values[0] <= 0:
-        raise ValueError(f"kappa(1) must be > 0, got {values[0]!r}")
-    g = (1.0 - values[1:] / values[0]) / np.sqrt(2.0 - 2.0 * t)
-    g1 = 2 * g[1:] - g[:-1]
-    return float((4 * g1[1] - g1[0]) / 3)
-
-
-def resntk_spikiness(depth: int, alpha: float) -> float:
-    """Closed form of ``spikiness`` for ``resntk`` with A and v fixed.
-
-    Expanding the recursion of ``resntk`` to first order in the chord s at
-    t = 1 (``kappa_0(rho_l) = 1 - s / pi + O(s^2)``, ``rho_l = 1 - O(s^2)``) gives
-
-        c_L = (1 + beta (L - 1)) / (2 pi),   beta = alpha^2 / (1 + alpha^2).
-
-    With ``alpha = L^-gamma``: c_L grows like L^(1 - 2 gamma) for gamma < 1/2,
-    tends to 1/pi for gamma = 1/2 and to the two-layer value 1/(2 pi) for
-    gamma > 1/2, the two regimes of Belfer et al. 2021 (arXiv 2104.03093). The same
-    expansion of ``fc_ntk`` (w_std = sqrt(2), no bias) gives ``L / (2 pi)``.
-    """
-    depth = _check_depth(depth)
-    _check_positive("alpha", alpha)
-    beta = alpha ** 2 / (1 + alpha ** 2)
-    return (1 + beta * (depth - 1)) / (2 * math.pi)
-
-
-class ParityExponents(NamedTuple):
-    """Power-law exponents fitted separately on even and odd degrees.
-
-    ``odd`` is None when the odd eigenvalues vanish (to ``rtol``) over the range.
-    """
-
-    even: float
-    odd: float | None
-
-
-def parity_exponents(lam, *, kmin: int, kmax: int, rtol: float = 1e-10) -> ParityExponents:
-    """Fit ``lambda_k ~ C k^exponent`` over kmin <= k <= kmax, per parity of k.
-
-    Zonal kernels can treat even and odd degrees differently (the two-layer
-    ReLU NTK without bias has ``lambda_k = 0`` for odd k >= 3; Bietti & Mairal
-    2019, arXiv 1905.12173), so a single fit through both parities
-    can be biased. Odd degrees whose |lambda_k| are all below
-    ``rtol * max |lambda|`` count as vanishing.
-
-    Args:
-      lam: ``(K,)`` eigenvalues ``lambda_0..lambda_{K-1}``.
-      kmin, kmax: fitted range, ``1 <= kmin``, ``kmin + 3 <= kmax < K``.
-      rtol: threshold for "vanishing".
-
-    Returns:
-      ``ParityExponents(even, odd)``.
-    """
-    lam = np.asarray(lam, dtype=np.float64)
-    if lam.ndim != 1 or not (1 <= kmin and kmin + 3 <= kmax < lam.size):
-        raise ValueError(f"need 1 <= kmin, kmin + 3 <= kmax < len(lam); got kmin={kmin}, "
-                         f"kmax={kmax}, len(lam)={lam.size}")
-    k = np.arange(kmin, kmax + 1)
-    even, odd = k[k % 2 == 0], k[k % 2 == 1]
-    exponent_even = fit_power_law(even, lam[even])[0]
-    if np.all(np.abs(lam[odd]) < rtol * np.max(np.abs(lam))):
-        return ParityExponents(exponent_even, None)
-    return ParityExponents(exponent_even, fit_power_law(odd, lam[odd])[0])
-
-
-def eigenvalue_blocks(eigenvalues, d: int, kmax: int):
-    """Split sorted Gram-matrix eigenvalues into the harmonic blocks of degree 0..kmax.
-
-    For a zonal kernel and n near-uniform points on S^{d-1}, the eigenvalues of
-    ``K / n`` approximate the Funk–Hecke ``lambda_k``, each repeated
-    ``N(d, k)`` times (``harmonic_dimension``). When ``lambda_k`` decreases with
-    k, the descending eigenvalues come in consecutive blocks of sizes
-    ``N(d, 0), N(d, 1), ...``.
-
-    Args:
-      eigenvalues: ``(n,)`` eigenvalues of ``K / n`` (any order).
-      d: ambient dimension.
-      kmax: last degree to take.
-
-    Returns:
-      ``(means, spreads)``, each ``(kmax + 1,)``: block means and relative
-      spreads ``(max - min) / mean``.
-    """
-    lam = np.sort(np.asarray(eigenvalues, dtype=np.float64))[::-1]
-    sizes = [harmonic_dimension(d, k) for k in range(kmax + 1)]
-    if sum(sizes) > lam.size:
-        raise ValueError(f"kmax={kmax} needs {sum(sizes)} eigenvalues, got {lam.size}")
-    edges = np.cumsum([0] + sizes)
-    blocks = [lam[a:b] for a, b in zip(edges[:-1], edges[1:])]
-    means = np.array([b.mean() for b in blocks])
-    spreads = np.array([(b.max() - b.min()) / b.mean() for b in blocks])
-    return means, spreads
+    value = float(np.asarray(kappa(np.ones(1)), dtype=np.float64)[0])
+    if value <= 0:
+        raise ValueError(f"kappa(1) must be > 0, got {value!r}")
+    return kink_slope(kappa, chord=chord) / value
 
 
 def zonal_gram(kappa: Callable, x1, x2=None) -> np.ndarray:

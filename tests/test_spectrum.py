@@ -151,3 +151,80 @@ def test_zonal_eigenvalues_validation(d, kmax, match):
 def test_zonal_eigenvalues_rejects_kappa_of_wrong_shape():
     with pytest.raises(ValueError, match="kappa"):
         spectrum.zonal_eigenvalues(lambda t: np.ones(3), 3, 4, num_nodes=32)
+
+
+# ---------------------------------------------------------------- parity fits and blocks
+
+def test_parity_exponents():
+    k = np.arange(80, dtype=float)
+    k[0] = 1.0
+    even_only = np.where(np.arange(80) % 2 == 0, 3.0 * k ** -3.0, 0.0)
+    fit = spectrum.parity_exponents(even_only, kmin=10, kmax=70)
+    assert abs(fit.even + 3) < 1e-12 and fit.odd is None
+    both = np.where(np.arange(80) % 2 == 0, k ** -3.0, 0.5 * k ** -2.0)
+    fit = spectrum.parity_exponents(both, kmin=10, kmax=70)
+    assert abs(fit.even + 3) < 1e-12 and abs(fit.odd + 2) < 1e-12
+
+
+@pytest.mark.parametrize("kmin, kmax", [(0, 20), (10, 12), (10, 80)])
+def test_parity_exponents_validation(kmin, kmax):
+    with pytest.raises(ValueError, match="kmin"):
+        spectrum.parity_exponents(np.ones(50), kmin=kmin, kmax=kmax)
+
+
+def test_eigenvalue_blocks():
+    lam = np.array([5.0] + [3.0, 3.001, 2.999] + [1.0] * 5 + [0.1, 0.05])
+    means, spreads = spectrum.eigenvalue_blocks(np.random.default_rng(0).permutation(lam), 3, 2)
+    np.testing.assert_allclose(means, [5.0, 3.0, 1.0])
+    np.testing.assert_allclose(spreads, [0.0, 0.002 / 3.0, 0.0], atol=1e-15)
+    with pytest.raises(ValueError, match="kmax"):
+        spectrum.eigenvalue_blocks(lam, 3, 3)
+
+
+# ---------------------------------------------------------------- the exact k^-d asymptotic
+
+@pytest.mark.parametrize("d", [2, 3, 4, 5, 7])
+def test_kink_constant_is_the_kink_spectrum(d):
+    # -||x - y|| = -sqrt(2 - 2t): lambda_k Gamma(k + d - 1/2) / Gamma(k - 1/2) = C_d for every
+    # k >= 1, by quadrature. The values fall like k^-d, so the quadrature's absolute
+    # error (~1e-16) bounds the relative error by ~1e-16 k^d / C_d: kmax = 48 keeps it < 1e-7.
+    kmax = 48
+    lam = spectrum.zonal_eigenvalues(lambda t: -np.sqrt(np.maximum(2 - 2 * t, 0)), d, kmax,
+                                     num_nodes=256)
+    ratio = spectrum.asymptotic_ratio(lam, d)
+    np.testing.assert_allclose(ratio[1:], spectrum.kink_constant(d), rtol=1e-7)
+    k = np.arange(1, kmax + 1)
+    np.testing.assert_allclose(ratio[1:], lam[1:] * gamma(k + d - 0.5) / gamma(k - 0.5), rtol=1e-12)
+    assert spectrum.kink_constant(2) == pytest.approx(1 / np.pi, rel=1e-15)
+    assert spectrum.kink_constant(3) == pytest.approx(0.5, rel=1e-15)
+
+
+@pytest.mark.parametrize("d", [2, 3, 5])
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_laplace_ratio_tends_to_spikiness_times_kink_constant(d, scale):
+    # exp(-c s) = 1 - c s + c^2 s^2 / 2 - c^3 s^3 / 6 + ..., s = sqrt(2 - 2t): the s^3 term gives
+    # the first correction, r_k = c C_d (1 - (d c^2 / 2) / ((k - 3/2)(k + d - 1/2)) + O(k^-4)).
+    # The O(k^-4) rest has terms in c^2 (the next order of the s^3 term) and c^4 (the s^5
+    # term), each ~ d^2 / k^4 (observed <= 4 (c^2 + c^4) d^2 / k^4).
+    kmax = 160
+    lam = spectrum.zonal_eigenvalues(lambda t: np.exp(-scale * np.sqrt(np.maximum(2 - 2 * t, 0))),
+                                     d, kmax, num_nodes=2 * kmax + 64)
+    k = np.arange(40, kmax + 1)
+    r = spectrum.asymptotic_ratio(lam, d)[k] / (scale * spectrum.kink_constant(d))
+    correction = -(d * scale ** 2 / 2) / ((k - 1.5) * (k + d - 0.5))
+    rest = np.abs(r - 1 - correction)
+    assert np.all(rest <= 10 * (scale ** 2 + scale ** 4) * d ** 2 / k ** 4), rest.max()
+
+
+def test_parity_tail_on_exact_sequences():
+    d, kmax = 3, 100
+    k = np.arange(kmax + 1)
+    base = np.abs(1 / spectrum.asymptotic_ratio(np.ones(kmax + 1), d))  # Gamma(k - 1/2) / Gamma(k + d - 1/2)
+    lam = np.where(k % 2 == 0, 2.0, 0.5) * base * (1 + 1 / np.maximum(k, 1) ** 2)
+    tail = spectrum.parity_tail(lam, d, kmin=50)
+    assert tail.constant_even == pytest.approx(2.0 * (1 + 1 / 100 ** 2), rel=1e-14)
+    assert tail.constant_odd == pytest.approx(0.5 * (1 + 1 / 99 ** 2), rel=1e-14)
+    assert tail.spread_even == pytest.approx((1 + 1 / 50 ** 2) / (1 + 1 / 100 ** 2) - 1, rel=1e-10)
+    assert tail.spread_odd == pytest.approx((1 + 1 / 51 ** 2) / (1 + 1 / 99 ** 2) - 1, rel=1e-10)
+    with pytest.raises(ValueError, match="kmin"):
+        spectrum.parity_tail(lam, d, kmin=100)

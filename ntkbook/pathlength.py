@@ -6,14 +6,16 @@ Fig. 1). A network is a DAG of units (nodes in topological order,
 ``adjacency[u, v]`` the weight of edge u -> v); the average path length
 (APL) is the expected number of non-linear units on an input-to-output
 path, with paths drawn uniformly (unnormalised) or with equal weight for
-every branch at a residual sum (normalised). ``ntkbook.pruning`` builds the
-graphs of its gated networks with these functions.
+every branch at a residual sum (normalised). ``network_path_length`` builds
+the graph of a gated network (``ntkbook.pruning``, ``ntkbook.convnets``) and
+marks the units (MLPs) or channels (CNNs) whose gate is not 0 as non-linear.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["mlp_graph", "resmlp_graph", "figure1_graph", "average_path_length"]
+__all__ = ["mlp_graph", "resmlp_graph", "figure1_graph", "average_path_length",
+           "network_graph", "network_path_length"]
 
 
 def mlp_graph(in_dim: int, widths, num_classes: int):
@@ -140,3 +142,57 @@ def average_path_length(adjacency, nonlinear, *, normalized: bool = True) -> flo
         count[v] = 1.0 if not has_in[v] else edge[:, v] @ count
         total[v] = edge[:, v] @ total + c[v] * count[v]
     return float(total[sinks].sum() / count[sinks].sum())
+
+
+def network_graph(config: dict):
+    """Unit graph of a gated network from its ``Model.config``.
+
+    ``gated_mlp``: ``mlp_graph`` of its units; ``gated_resmlp``: ``resmlp_graph``.
+    For the CNNs of ``ntkbook.convnets`` the nodes are *channels* (the paper
+    linearises channels): ``gated_cnn`` is ``mlp_graph(1, [channels] * depth,
+    C)``, ``gated_rescnn`` is ``resmlp_graph(1, channels, depth, C)`` (the
+    stem's channels form the stream ``h_0``).
+
+    Returns:
+      ``(adjacency, hidden)`` as ``mlp_graph``.
+    """
+    kind = config.get("kind")
+    if kind == "gated_mlp":
+        return mlp_graph(config["in_dim"], [config["width"]] * config["depth"],
+                         config["num_classes"])
+    if kind == "gated_resmlp":
+        return resmlp_graph(config["in_dim"], config["width"], config["depth"],
+                            config["num_classes"])
+    if kind == "gated_cnn":
+        return mlp_graph(1, [config["channels"]] * config["depth"], config["num_classes"])
+    if kind == "gated_rescnn":
+        return resmlp_graph(1, config["channels"], config["depth"], config["num_classes"])
+    raise ValueError(f"config must be of a gated network (gated_mlp, gated_resmlp, gated_cnn, "
+                     f"gated_rescnn), got kind={kind!r}")
+
+
+def network_path_length(config: dict, params, *, normalized: bool = True):
+    """APL of a gated network whose units (channels) with gate 0 are linear.
+
+    Builds ``network_graph(config)``, marks the units with ``s != 0`` as
+    non-linear and calls ``average_path_length``.
+
+    Args:
+      config: the model's ``config``.
+      params: parameters with the gates in ``params["s"]``, optionally with
+        leading batch axes on the gates (e.g. ``(B, m)``).
+      normalized: which path measure (see ``average_path_length``).
+
+    Returns:
+      A float, or an array of the gates' leading batch shape.
+    """
+    adj, hidden = network_graph(config)
+    active = np.stack([np.asarray(s) != 0 for s in params["s"]], axis=-2)   # (..., L, m)
+    batch = active.shape[:-2]
+    out = np.empty(batch)
+    for i in np.ndindex(batch):
+        c = np.zeros(adj.shape[0])
+        for l, idx in enumerate(hidden):
+            c[idx] = active[i + (l,)]
+        out[i] = average_path_length(adj, c, normalized=normalized)
+    return float(out) if out.ndim == 0 else out

@@ -43,3 +43,23 @@ def test_digits_two_classes_normalised():
 def test_spiral_shapes():
     x, labels = nk.data.spiral(20, 3, key=jax.random.PRNGKey(4))
     assert x.shape == (60, 2) and np.bincount(np.asarray(labels)).tolist() == [20, 20, 20]
+
+
+def test_mnist1d_is_offline_deterministic_and_leaves_global_rng_alone():
+    import random
+
+    np.random.seed(123)
+    random.seed(7)
+    before = np.random.get_state()[1].copy(), random.getstate()
+    x, y, x_test, y_test = nk.data.mnist1d("standard", seed=5, num_samples=200)
+    assert np.array_equal(np.random.get_state()[1], before[0]) and random.getstate() == before[1]
+    assert x.shape == (160, 40) and x_test.shape == (40, 40) and x.dtype == jnp.float32
+    assert set(np.unique(np.asarray(y))) <= set(range(10)) and y.dtype == jnp.int32
+    again = nk.data.mnist1d("standard", seed=5, num_samples=200)
+    np.testing.assert_array_equal(x, again[0])
+    other = nk.data.mnist1d("standard", seed=6, num_samples=200)
+    assert not np.allclose(x, other[0])
+    easy = nk.data.mnist1d("easy", seed=5, num_samples=200)
+    assert easy[0].shape == (160, 40) and not np.allclose(x, easy[0])
+    with pytest.raises(ValueError, match="level"):
+        nk.data.mnist1d("hardest", seed=0)

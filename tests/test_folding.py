@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ntkbook import folding as fo
+from ntkbook import gates as ga
 from ntkbook import pruning as pr
 
 FOLD_ATOL = 1e-10
@@ -40,7 +41,7 @@ def test_fold_is_exact(factory, frac_zero):
 
 def test_fold_all_linear_is_one_affine_map():
     model = pr.gated_mlp(2, 5, 3, 3)
-    params = pr.linear_params(model.init_fn(jax.random.PRNGKey(0)))
+    params = ga.linear_params(model.init_fn(jax.random.PRNGKey(0)))
     folded = fo.fold(model, params)
     assert fo.num_params(folded) == 2 * 3 + 3      # a single (2, 3) matrix and a bias
 
@@ -50,7 +51,3 @@ def test_fold_rejects_other_models():
 
     with pytest.raises(ValueError, match="gated_mlp"):
         fo.fold(nk.mlp(2, 4, 1), {})
-
-
-def test_pruning_reexports_folding():
-    assert pr.fold is fo.fold and pr.folded_apply is fo.folded_apply

@@ -56,3 +56,30 @@ def test_apl_validation():
         pl.average_path_length(np.ones((3, 3)), np.zeros(3))
     with pytest.raises(ValueError, match="nonlinear"):
         pl.average_path_length(np.triu(np.ones((3, 3)), 1), np.zeros(2))
+
+
+def test_network_path_length_of_gated_networks():
+    """Dense: an L-layer plain network has APL L, a residual one L/2 (half the walk skips each block)."""
+    import jax
+    import jax.numpy as jnp
+
+    from ntkbook import convnets, pruning
+
+    for factory, args, dense in [(pruning.gated_mlp, (2, 4, 3, 3), 3.0),
+                                 (pruning.gated_resmlp, (2, 4, 2, 3), 1.0),
+                                 (convnets.gated_cnn, (40, 4, 3, 10), 3.0),
+                                 (convnets.gated_rescnn, (40, 4, 4, 10), 2.0)]:
+        model = factory(*args)
+        params = model.init_fn(jax.random.PRNGKey(0))
+        assert pl.network_path_length(model.config, params) == pytest.approx(dense, abs=EXACT)
+    model = pruning.gated_mlp(2, 4, 3, 3)
+    params = {**model.init_fn(jax.random.PRNGKey(0)),
+              "s": [jnp.array([1.0, 0, 0, 0]), jnp.zeros(4), jnp.ones(4)]}
+    assert pl.network_path_length(model.config, params) == pytest.approx(1 / 4 + 0 + 1, abs=EXACT)
+    batched = jax.vmap(model.init_fn)(jax.random.split(jax.random.PRNGKey(1), 2))
+    np.testing.assert_allclose(pl.network_path_length(model.config, batched), [3.0, 3.0])
+    res = convnets.gated_rescnn(40, 4, 2, 10)
+    half = {**res.init_fn(jax.random.PRNGKey(0)), "s": [jnp.array([1.0, 1, 0, 0]), jnp.zeros(4)]}
+    assert pl.network_path_length(res.config, half) == pytest.approx(0.5 * 0.5, abs=EXACT)
+    with pytest.raises(ValueError, match="kind"):
+        pl.network_graph({"kind": "mlp"})

@@ -10,7 +10,11 @@ acts on every harmonic of degree k by the eigenvalue
 
 with ``P_k^{(d)}`` the Legendre (Gegenbauer) polynomial of dimension d
 normalised by ``P_k^{(d)}(1) = 1``; the degree-k eigenspace has dimension
-``N(d, k)``.
+``N(d, k)``. A kernel with a square-root kink at t = 1 (ReLU NTKs, Laplace)
+has ``lambda_k ~ C Gamma(k - 1/2) / Gamma(k + d - 1/2) ~ C k^-d``
+(``kink_constant``, ``asymptotic_ratio``, ``parity_tail``); power-law fits
+(``fit_power_law``, ``parity_exponents``) and Gram-matrix blocks
+(``eigenvalue_blocks``) are the empirical counterparts.
 """
 from __future__ import annotations
 
@@ -244,7 +248,7 @@ def asymptotic_ratio(lam, d: int) -> np.ndarray:
       d: ambient dimension, >= 2.
 
     Returns:
-      ``(K,)`` array ``r_k`` (``r_0 = -2 sqrt(pi) lambda_0 / Gamma(d - 1/2)`` is included).
+      ``(K,)`` array ``r_k`` (``r_0 = -lambda_0 Gamma(d - 1/2) / (2 sqrt(pi))`` is included).
     """
     lam = np.asarray(lam, dtype=np.float64)
     _check_d_kmax(d, lam.size)

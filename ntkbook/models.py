@@ -20,7 +20,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Model", "ACTIVATIONS", "activation_fn", "mlp", "resnet"]
+__all__ = ["Model", "ACTIVATIONS", "activation_fn", "mlp", "resnet", "antisymmetric"]
 
 ACTIVATIONS: dict[str, Callable] = {
     "relu": jax.nn.relu,
@@ -180,4 +180,35 @@ def resnet(in_dim: int, width: int, depth: int, *, alpha: float,
 
     config = dict(kind="resnet", in_dim=in_dim, width=width, depth=depth, alpha=alpha,
                   train_ends=train_ends)
+    return Model(init_fn, apply_fn, config)
+
+
+def antisymmetric(model) -> Model:
+    """The antisymmetric pair ``f~(w+, w-; x) = (f(w+; x) - f(w-; x)) / sqrt(2)``.
+
+    Initialised at ``w+ = w- = w0`` (``init_fn`` draws w0 once), so
+    ``f~(w0) = 0`` for every input and every width while the tangent kernel is
+    unchanged at initialisation: ``K~ = (K(w+) + K(w-)) / 2 = K(w0)``. For a
+    one-hidden-layer MLP this *is* the "doubling" initialisation
+    ``W = [W0, W0]``, ``v = [v0; -v0]`` of a width-2m network, a standard way to start
+    from a zero function (e.g. Chizat, Oyallon, Bach 2019, arXiv 1812.07956):
+    the trained network only has to fit the targets, not undo a random
+    initial function.
+
+    Args:
+      model: a ``Model``.
+
+    Returns:
+      ``Model`` with ``params = {"plus": w+, "minus": w-}``.
+    """
+    init_base, apply_base = model.init_fn, model.apply_fn
+
+    def init_fn(key):
+        params = init_base(key)
+        return {"plus": params, "minus": params}
+
+    def apply_fn(params, x):
+        return (apply_base(params["plus"], x) - apply_base(params["minus"], x)) / jnp.sqrt(2.0)
+
+    config = dict(model.config, antisymmetric=True)
     return Model(init_fn, apply_fn, config)

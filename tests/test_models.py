@@ -54,3 +54,26 @@ def test_resnet_shapes_and_identity_when_alpha_zero():
 def test_mlp_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
         nk.mlp(**kwargs)
+
+
+def test_antisymmetric_is_the_doubling_init():
+    """Pair of width m == width-2m MLP with W = [W0, W0], v = [v0; -v0]."""
+    d, m = 3, 5
+    base = nk.mlp(d, m, 1, activation="tanh")
+    pair = nk.models.antisymmetric(base)
+    params = pair.init_fn(jax.random.PRNGKey(6))
+    x = jax.random.normal(jax.random.PRNGKey(7), (4, d))
+    np.testing.assert_array_equal(pair.apply_fn(params, x), 0.0)
+    w0, v0 = params["plus"][0]["W"], params["plus"][1]["W"]
+    wide = nk.mlp(d, 2 * m, 1, activation="tanh")
+    doubled = [{"W": jnp.concatenate([w0, w0], axis=1)}, {"W": jnp.concatenate([v0, -v0])}]
+    moved = jax.tree.map(lambda a: a + 0.1, params)
+    moved_wide = [{"W": jnp.concatenate([moved["plus"][0]["W"], moved["minus"][0]["W"]], 1)},
+                  {"W": jnp.concatenate([moved["plus"][1]["W"], -moved["minus"][1]["W"]])}]
+    np.testing.assert_allclose(wide.apply_fn(doubled, x), 0.0, atol=1e-10)
+    np.testing.assert_allclose(pair.apply_fn(moved, x), wide.apply_fn(moved_wide, x),
+                               atol=1e-10)
+    # same tangent kernel at initialisation as the base model
+    np.testing.assert_allclose(nk.empirical_ntk(pair.apply_fn, params, x),
+                               nk.empirical_ntk(base.apply_fn, params["plus"], x),
+                               rtol=1e-10)

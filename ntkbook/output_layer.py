@@ -1,9 +1,8 @@
 """A non-linear output layer: why it breaks the transition to linearity.
 
 For a model with a non-linear output ``f(w; x) = phi(f_lin(w; x))``, where
-``f_lin`` is a wide network with a *linear* read-out (``ntkbook.models.mlp``
-with ``output_activation=None``), the chain rule gives (Liu, Zhu, Belkin 2020,
-arXiv 2010.01092, Sec. 4)::
+``f_lin`` is a wide network with a *linear* read-out, the chain rule gives
+(Liu, Zhu, Belkin 2020, arXiv 2010.01092, Sec. 4)::
 
     grad f = phi'(f_lin) grad f_lin
     H_f    = phi'(f_lin) H_lin  +  phi''(f_lin) grad f_lin grad f_lin^T
@@ -13,20 +12,13 @@ arXiv 2010.01092, Sec. 4)::
 rank-one term has spectral norm exactly ``|phi''(f_lin)| ||grad f_lin||^2``,
 which is O(1) because ``||grad f_lin||^2 = K_lin(x, x)`` is O(1) at every
 width. The tangent kernel therefore changes by O(1) whenever ``f_lin`` moves
-by O(1), which it must do to fit targets through ``phi``. Optimisation does
-not need linearity, only a lower bound on ``lambda_min(K)`` along the path
-(the PL* condition of Liu, Zhu, Belkin 2022, arXiv 2003.00307), and the
-kernel identity above shows ``lambda_min(K_f) >= min phi'^2 lambda_min(K_lin)``.
+by O(1), which it must do to fit targets through ``phi``.
 
-Functions: ``hessian_terms`` (matrix-free two-term decomposition at one
-input, via ``ntkbook.hessian.output_fn``) and ``rank_one_norms`` (the rank-one term at
-many inputs); ``antisymmetric_init`` (so ``f_lin(w0) = 0`` at every width);
-``inverse_activation``, ``predicted_kernel_change``, ``kernel_change_plateau``
-(the O(1) kernel change in closed form); ``tangent_kernel_metrics`` and
-``pl_constant`` (smallest eigenvalue of K and the PL* constant along
-training); ``gd_from_antisymmetric_init`` (the chapter's training run,
-vmapped over seeds); ``bottleneck_mlp`` (a wide network with a fixed-width
-layer inside).
+Functions: ``with_output`` (the model ``phi(f_lin)``), ``hessian_terms``
+(the two-term decomposition at one input, traceable: jit and vmap it over
+seeds) and ``rank_one_norms`` (the rank-one term at many inputs);
+``inverse_activation``, ``predicted_kernel_change`` and
+``kernel_change_plateau`` (the O(1) kernel change in closed form).
 """
 from __future__ import annotations
 
@@ -36,20 +28,40 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .hessian import output_fn, spectral_norm
+from .hessian import top_abs_eigenvalue
 from .models import Model, activation_fn
-from .ntk import empirical_ntk
-from .training import TrainResult, mse_loss, train
 
-__all__ = ["HessianTerms", "hessian_terms", "rank_one_norms",
-           "antisymmetric_init", "inverse_activation", "predicted_kernel_change", "kernel_change_plateau", "tangent_kernel_metrics",
-           "pl_constant", "gd_from_antisymmetric_init", "bottleneck_mlp"]
+__all__ = ["with_output", "HessianTerms", "hessian_terms", "rank_one_norms",
+           "inverse_activation", "predicted_kernel_change", "kernel_change_plateau"]
+
+
+def with_output(model: Model, activation: str) -> Model:
+    """The model ``f(w; x) = phi(f_lin(w; x))``: ``model`` followed by a scalar non-linearity.
+
+    Same parameters and ``init_fn`` as ``model`` (so both can be trained from
+    the same initial weights); ``apply_fn(params, x) -> (n, 1)`` applies
+    ``phi = ACTIVATIONS[activation]`` to ``model.apply_fn``. Unlike
+    ``mlp(..., output_activation=...)`` it wraps any model, e.g. the
+    antisymmetric pair of ``ntkbook.models.antisymmetric``, whose *pre-output*
+    ``f_lin`` is then 0 at initialisation.
+
+    Args:
+      model: a linear-output ``Model`` (``apply_fn -> (n, 1)``).
+      activation: a key of ``ntkbook.models.ACTIVATIONS``.
+    """
+    phi = activation_fn(activation)
+    apply_lin = model.apply_fn
+
+    def apply_fn(params, x):
+        return phi(apply_lin(params, x))
+
+    return Model(model.init_fn, apply_fn, dict(model.config, output_layer=activation))
 
 
 class HessianTerms(NamedTuple):
     """Spectral norms of the Hessian of ``f = phi(f_lin)`` and of its two terms.
 
-    Attributes:
+    Attributes (jax scalars, or arrays with leading batch axes under ``vmap``):
       full: ``||H_f||_2`` (Lanczos on Hessian-vector products of f).
       linear_term: ``|phi'(f_lin)| ||H_lin||_2`` (Lanczos on f_lin).
       rank_one_term: ``|phi''(f_lin)| ||grad f_lin||^2`` (exact, closed form).
@@ -59,23 +71,16 @@ class HessianTerms(NamedTuple):
       grad_sq_norm: ``||grad_w f_lin||^2 = K_lin(x, x)``.
     """
 
-    full: float
-    linear_term: float
-    rank_one_term: float
-    hessian_lin: float
-    f_lin: float
-    grad_sq_norm: float
+    full: jnp.ndarray
+    linear_term: jnp.ndarray
+    rank_one_term: jnp.ndarray
+    hessian_lin: jnp.ndarray
+    f_lin: jnp.ndarray
+    grad_sq_norm: jnp.ndarray
 
 
-class _Composed(NamedTuple):
-    """``outer(inner(params))`` as a value: equal pairs hash equal, so jax's
-    compile cache (keyed on the static function argument) is reused across calls."""
-
-    outer: Callable
-    inner: Callable
-
-    def __call__(self, params):
-        return self.outer(self.inner(params))
+def _grad_sq_norm(grad):
+    return sum(jnp.vdot(leaf, leaf) for leaf in jax.tree.leaves(grad))
 
 
 def hessian_terms(fn_lin: Callable, phi: Callable, params, *, key,
@@ -83,25 +88,24 @@ def hessian_terms(fn_lin: Callable, phi: Callable, params, *, key,
     """Two-term decomposition of the Hessian of ``f = phi(f_lin)`` at one input.
 
     ``H_f = phi'(f_lin) H_lin + phi''(f_lin) g g^T`` with ``g = grad_w f_lin``
-    (chain rule; Liu, Zhu, Belkin 2020, arXiv 2010.01092, Sec. 4). The first
-    term's norm ``|phi'| ||H_lin||`` and ``||H_f||`` come from
-    ``ntkbook.hessian.spectral_norm`` (Lanczos on Hessian-vector products,
-    never forming H); the rank-one term's norm is exactly
-    ``|phi''(f_lin)| ||g||^2``. Triangle inequality:
-    ``| ||A|| - ||B|| | <= ||H_f|| <= ||A|| + ||B||``.
+    (chain rule; Liu, Zhu, Belkin 2020, arXiv 2010.01092, Sec. 4). ``||H_f||``
+    and ``||H_lin||`` come from ``ntkbook.hessian.top_abs_eigenvalue``
+    (Lanczos on Hessian-vector products, never forming H, both from the same
+    start vector); the rank-one term's norm is exactly ``|phi''(f_lin)| ||g||^2``.
+    Triangle inequality: ``| ||A|| - ||B|| | <= ||H_f|| <= ||A|| + ||B||``.
+
+    Traceable: call it inside ``jax.jit`` and ``jax.vmap`` it over seeds.
 
     Args:
       fn_lin: scalar ``fn_lin(params)``: the network with a linear read-out
-        at one input x (bound by closure), e.g.
-        ``lambda p: apply_fn(p, x[None])[0, 0]``. Pass the same object (and
-        the same ``phi``) across calls to reuse the compiled Lanczos loops.
+        at one input x, e.g. ``ntkbook.hessian.output_fn(apply_fn, x)``.
       phi: scalar output non-linearity (jax-differentiable callable).
       params: pytree w.
       key: PRNG key for the Lanczos start vector.
-      num_iters: Lanczos steps.
+      num_iters: Lanczos steps (a Python int).
 
     Returns:
-      ``HessianTerms`` of Python floats.
+      ``HessianTerms`` of jax scalars.
     """
     if not callable(fn_lin) or not callable(phi):
         raise ValueError("fn_lin and phi must be callables, got "
@@ -110,15 +114,14 @@ def hessian_terms(fn_lin: Callable, phi: Callable, params, *, key,
     if shape != ():
         raise ValueError(f"fn_lin must return a scalar, got shape {shape}")
     z, g = jax.value_and_grad(fn_lin)(params)
-    grad_sq = sum(jnp.vdot(leaf, leaf) for leaf in jax.tree.leaves(g))
+    grad_sq = _grad_sq_norm(g)
     d1 = jax.grad(phi)(z)
     d2 = jax.grad(jax.grad(phi))(z)
-    norm_lin = spectral_norm(fn_lin, params, key=key, num_iters=num_iters)
-    norm_full = spectral_norm(_Composed(phi, fn_lin), params, key=key, num_iters=num_iters)
-    return HessianTerms(full=norm_full, linear_term=float(jnp.abs(d1)) * norm_lin,
-                        rank_one_term=float(jnp.abs(d2) * grad_sq), hessian_lin=norm_lin,
-                        f_lin=float(z),
-                        grad_sq_norm=float(grad_sq))
+    norm_lin = top_abs_eigenvalue(fn_lin, params, key, num_iters)
+    norm_full = top_abs_eigenvalue(lambda p: phi(fn_lin(p)), params, key, num_iters)
+    return HessianTerms(full=norm_full, linear_term=jnp.abs(d1) * norm_lin,
+                        rank_one_term=jnp.abs(d2) * grad_sq, hessian_lin=norm_lin,
+                        f_lin=z, grad_sq_norm=grad_sq)
 
 
 def rank_one_norms(apply_fn_lin: Callable, phi: Callable, params, x):
@@ -142,47 +145,9 @@ def rank_one_norms(apply_fn_lin: Callable, phi: Callable, params, x):
 
     def one(xi):
         z, g = jax.value_and_grad(lambda p: apply_fn_lin(p, xi[None])[0, 0])(params)
-        grad_sq = sum(jnp.vdot(leaf, leaf) for leaf in jax.tree.leaves(g))
-        return jnp.abs(jax.grad(jax.grad(phi))(z)) * grad_sq
+        return jnp.abs(jax.grad(jax.grad(phi))(z)) * _grad_sq_norm(g)
 
     return jax.lax.map(one, x)
-
-
-def antisymmetric_init(params):
-    """Pair up the last hidden layer so that the network output is 0 at init.
-
-    For ``ntkbook.models.mlp`` parameters (any depth, with or without biases)
-    of even width m: the last hidden layer's second half of units copies the
-    first half (``W_L[:, m/2:] = W_L[:, :m/2]``, same for its bias) and the
-    read-out weights are antisymmetric (``v[m/2:] = -v[:m/2]``, read-out bias
-    0). Then ``h_L[j + m/2] = h_L[j]`` and ``f_lin(w0; x) = 0`` for every x,
-    while each weight is still N(0, 1) (the "doubling trick", e.g. Chizat,
-    Oyallon, Bach 2019, arXiv 1812.07956, Sec. 2.3). The tangent kernel at
-    init keeps its infinite-width limit. Returns a new pytree.
-
-    Args:
-      params: list of ``{"W": (n_in, n_out), "b": (n_out,)?}`` layers, the
-        last one the ``(m, 1)`` read-out.
-
-    Returns:
-      Pytree like ``params``.
-    """
-    if not isinstance(params, (list, tuple)) or len(params) < 2:
-        raise ValueError("params must be an ntkbook.models.mlp parameter list "
-                         f"with >= 2 layers, got {type(params).__name__}")
-    m = params[-1]["W"].shape[0]
-    if m % 2:
-        raise ValueError(f"params must have an even last hidden width, got {m}")
-    half = m // 2
-    hidden = dict(params[-2])
-    hidden["W"] = jnp.concatenate([hidden["W"][:, :half]] * 2, axis=1)
-    if "b" in hidden:
-        hidden["b"] = jnp.concatenate([hidden["b"][:half]] * 2)
-    out = dict(params[-1])
-    out["W"] = jnp.concatenate([out["W"][:half], -out["W"][:half]], axis=0)
-    if "b" in out:
-        out["b"] = jnp.zeros_like(out["b"])
-    return list(params[:-2]) + [hidden, out]
 
 
 _INVERSES = {
@@ -257,139 +222,3 @@ def kernel_change_plateau(name: str, target: float, f_lin_init: float = 0.0) -> 
     c_final = dphi(inverse_activation(name, float(target)))
     c_init = dphi(jnp.asarray(float(f_lin_init)))
     return float(jnp.abs(1.0 - (c_final / c_init) ** 2))
-
-
-def tangent_kernel_metrics(apply_fn: Callable, loss_fn: Callable, x) -> Callable:
-    """``metrics_fn(params) -> {"ntk": (n, n), "grad_sq_norm": ()}`` for ``nk.train``.
-
-    Records the whole empirical tangent kernel (cheap for the n <= 100
-    training points of this book) so that ``lambda_min``, the kernel change
-    and the PL* constant can all be computed afterwards, plus
-    ``||grad_w L||^2`` to check the PL* inequality ``||grad L||^2 >= 2 mu L``.
-
-    Args:
-      apply_fn: ``apply_fn(params, x: (n, d)) -> (n, 1)``.
-      loss_fn: scalar ``L(params)``.
-      x: ``(n, d)`` training inputs.
-    """
-    def metrics_fn(params):
-        grad = jax.grad(loss_fn)(params)
-        grad_sq = sum(jnp.vdot(g, g) for g in jax.tree.leaves(grad))
-        return {"ntk": empirical_ntk(apply_fn, params, x), "grad_sq_norm": grad_sq}
-
-    return metrics_fn
-
-
-def pl_constant(ntk):
-    """PL* constant ``mu = lambda_min(K) / n`` of the loss ``L = ||F - y||^2 / (2n)``.
-
-    ``grad_w L = J^T (F - y) / n``, so ``||grad L||^2 = r^T K r / n^2 >=
-    lambda_min(K) ||r||^2 / n^2 = 2 (lambda_min(K) / n) L`` (Liu, Zhu, Belkin
-    2022, arXiv 2003.00307, Sec. 3: PL* with mu = lambda_min(K)); GD with a
-    step ``eta <= 1 / beta`` then contracts ``L_{t+1} <= (1 - eta mu) L_t``.
-
-    Args:
-      ntk: ``(..., n, n)`` tangent kernel(s) on the training inputs.
-
-    Returns:
-      ``(...)`` array of mu.
-    """
-    ntk = jnp.asarray(ntk)
-    if ntk.ndim < 2 or ntk.shape[-1] != ntk.shape[-2]:
-        raise ValueError(f"ntk must have shape (..., n, n), got {ntk.shape}")
-    return jnp.linalg.eigvalsh(ntk)[..., 0] / ntk.shape[-1]
-
-
-def gd_from_antisymmetric_init(model: Model, x, y, init_keys, *, num_steps: int,
-                               record_every: int) -> tuple[TrainResult, jnp.ndarray]:
-    """Full-batch GD on the mean square loss from ``antisymmetric_init``, one run per key.
-
-    For each key: ``w0 = antisymmetric_init(model.init_fn(key))`` (so
-    ``f_lin(w0) = 0``), step ``eta = n / lambda_max(K(w0))`` (i.e. ``1 /
-    lambda_max`` of the Gauss-Newton matrix ``J^T J / n`` of
-    ``L = ||F - y||^2 / (2n)``: the top kernel mode is fitted in one step),
-    then ``num_steps`` steps of ``ntkbook.training.train`` with
-    ``optax.sgd(eta)``, recording ``tangent_kernel_metrics`` every
-    ``record_every`` steps. The runs are ``jax.vmap``-ed over the keys: one
-    compilation for all seeds.
-
-    Args:
-      model: an ``ntkbook.models.mlp`` (even width).
-      x: ``(n, d)`` inputs; y: ``(n, 1)`` targets.
-      init_keys: ``(s, 2)`` PRNG keys, one per run.
-      num_steps, record_every: as in ``ntkbook.training.train``.
-
-    Returns:
-      ``(result, learning_rates)``: a ``TrainResult`` whose leaves have a
-      leading seed axis s (``losses (s, T+1)``, ``metrics["ntk"] (s, R+1, n, n)``,
-      ``metrics["grad_sq_norm"] (s, R+1)``) and the ``(s,)`` step sizes.
-    """
-    import optax
-
-    init_keys = jnp.asarray(init_keys)
-    if init_keys.ndim != 2:
-        raise ValueError(f"init_keys must be a (s, 2) stack of PRNG keys, got {init_keys.shape}")
-    loss_fn = mse_loss(model.apply_fn, x, y)
-    metrics_fn = tangent_kernel_metrics(model.apply_fn, loss_fn, x)
-    n = x.shape[0]
-
-    def run(key):
-        params = antisymmetric_init(model.init_fn(key))
-        lr = n / jnp.linalg.eigvalsh(empirical_ntk(model.apply_fn, params, x))[-1]
-        result = train(loss_fn, params, optax.sgd(lr), num_steps=num_steps,
-                       metrics_fn=metrics_fn, record_every=record_every)
-        return result, lr
-
-    return jax.vmap(run)(init_keys)
-
-
-def bottleneck_mlp(in_dim: int, width: int, bottleneck: int, *,
-                   activation: str = "tanh", bottleneck_activation: str | None = None) -> Model:
-    """Wide network with one fixed-width non-linear layer in the middle.
-
-    ``h1 = phi(W1 x / sqrt(d))`` (width m), ``s = psi(B h1 / sqrt(m))`` (width
-    ``bottleneck``, fixed), ``h2 = phi(W2 s / sqrt(bottleneck))`` (width m),
-    ``f = v . h2 / sqrt(m)``: NTK parameterisation, all weights N(0, 1).
-    ``||H_f||`` does not shrink with m (Liu, Zhu, Belkin 2020,
-    arXiv 2010.01092, Sec. 4, bottleneck networks): each bottleneck unit is
-    ``psi`` of a wide linear-output network (an O(1) rank-one term when psi
-    is non-linear), and the upper part is a non-linear function of only
-    ``bottleneck`` numbers, whose second derivative in them is O(1) because
-    their fan-in scaling is ``1/sqrt(bottleneck)``, not ``1/sqrt(m)``.
-
-    Args:
-      in_dim, width, bottleneck: d, m and the fixed width b.
-      activation: phi, the wide layers' non-linearity.
-      bottleneck_activation: psi; ``activation`` when None.
-
-    Returns:
-      ``Model`` with ``params = [{"W": (d, m)}, {"W": (m, b)}, {"W": (b, m)}, {"W": (m, 1)}]``.
-    """
-    for name, value in (("in_dim", in_dim), ("width", width), ("bottleneck", bottleneck)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    phi = activation_fn(activation)
-    psi = activation_fn(bottleneck_activation or activation)
-    sizes = [in_dim, width, bottleneck, width, 1]
-
-    def init_fn(key):
-        keys = jax.random.split(key, len(sizes) - 1)
-        return [{"W": jax.random.normal(k, (a, b))}
-                for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
-
-    def dense(layer, h):
-        return h @ layer["W"] / jnp.sqrt(h.shape[-1])
-
-    def apply_fn(params, x):
-        h = phi(dense(params[0], x))
-        h = phi(dense(params[2], psi(dense(params[1], h))))
-        return dense(params[3], h)
-
-    config = dict(kind="bottleneck_mlp", in_dim=in_dim, width=width, bottleneck=bottleneck,
-                  activation=activation, bottleneck_activation=bottleneck_activation)
-    return Model(init_fn, apply_fn, config)
-
-
-# The output at one input as a function of the weights; kept under the name
-# chapter 3 uses. One implementation, in ``ntkbook.hessian``.
-scalar_output_fn = output_fn

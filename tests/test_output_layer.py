@@ -67,32 +67,6 @@ def test_hessian_terms_validates():
                          key=jax.random.PRNGKey(0))
 
 
-@pytest.mark.parametrize("depth,b_std", [(1, 0.0), (2, 0.0), (1, 0.5), (3, 0.3)])
-def test_antisymmetric_init_zero_output_and_gaussian_weights(depth, b_std):
-    model, params, _ = _small_net(jax.random.PRNGKey(3), width=8, depth=depth, b_std=b_std)
-    new = ol.antisymmetric_init(params)
-    x = jax.random.normal(jax.random.PRNGKey(4), (11, 3))
-    assert float(jnp.max(jnp.abs(model.apply_fn(new, x)))) < 1e-12
-    # structure kept, inputs untouched, earlier layers unchanged
-    assert jax.tree.structure(new) == jax.tree.structure(params)
-    assert not np.allclose(model.apply_fn(params, x), 0.0)
-    for a, b in zip(jax.tree.leaves(new[:-2]), jax.tree.leaves(params[:-2])):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(new[-2]["W"][:, :4], params[-2]["W"][:, :4])
-    np.testing.assert_array_equal(new[-1]["W"][4:], -params[-1]["W"][:4])
-    # the output still has a non-zero gradient: the kernel is not degenerate
-    ntk = nk.empirical_ntk(model.apply_fn, new, x)
-    assert float(jnp.linalg.eigvalsh(ntk)[-1]) > 1e-3
-
-
-def test_antisymmetric_init_validates():
-    with pytest.raises(ValueError, match="params"):
-        ol.antisymmetric_init({"W": jnp.ones((2, 2))})
-    model = nk.mlp(3, 5, 1)
-    with pytest.raises(ValueError, match="even"):
-        ol.antisymmetric_init(model.init_fn(jax.random.PRNGKey(0)))
-
-
 @pytest.mark.parametrize("name", ["identity", "sigmoid", "tanh", "softplus"])
 def test_inverse_activation_roundtrip(name):
     phi = nk.models.activation_fn(name)
@@ -145,86 +119,57 @@ def test_kernel_of_composed_model_is_dkd():
     np.testing.assert_allclose(k_f, d[:, None] * k_lin * d[None, :], rtol=1e-10)
 
 
-def test_pl_constant_inequality_and_equality():
-    """||grad L||^2 >= 2 mu L, with equality when the residual is the bottom eigenvector."""
-    key = jax.random.PRNGKey(8)
-    n, p = 5, 12
-    phi_mat = jax.random.normal(key, (n, p))
-    apply_fn = lambda w, x: (x @ w)[:, None]  # noqa: E731  linear model, x = features
-    w0 = jax.random.normal(jax.random.fold_in(key, 1), (p,))
-    ntk = phi_mat @ phi_mat.T
-    mu = float(ol.pl_constant(ntk))
-    np.testing.assert_allclose(mu, float(jnp.linalg.eigvalsh(ntk)[0]) / n, rtol=1e-13)
-    for y in [jax.random.normal(jax.random.fold_in(key, 2), (n,)),
-              apply_fn(w0, phi_mat)[:, 0] - jnp.linalg.eigh(ntk)[1][:, 0]]:
-        loss_fn = nk.mse_loss(apply_fn, phi_mat, y)
-        metrics = ol.tangent_kernel_metrics(apply_fn, loss_fn, phi_mat)(w0)
-        np.testing.assert_allclose(metrics["ntk"], ntk, rtol=1e-12)
-        assert float(metrics["grad_sq_norm"]) >= 2 * mu * float(loss_fn(w0)) * (1 - 1e-12)
-    # the second y makes the residual the bottom eigenvector: equality
-    np.testing.assert_allclose(float(metrics["grad_sq_norm"]), 2 * mu * float(loss_fn(w0)),
-                               rtol=1e-10)
-    # batched input
-    assert ol.pl_constant(jnp.stack([ntk, 2 * ntk])).shape == (2,)
-    with pytest.raises(ValueError, match="ntk"):
-        ol.pl_constant(jnp.ones((3,)))
-
-
-def test_bottleneck_mlp_shapes_and_validation():
-    model = ol.bottleneck_mlp(4, 10, 2)
-    params = model.init_fn(jax.random.PRNGKey(0))
-    assert [l["W"].shape for l in params] == [(4, 10), (10, 2), (2, 10), (10, 1)]
-    assert model.apply_fn(params, jnp.ones((3, 4))).shape == (3, 1)
-    with pytest.raises(ValueError, match="bottleneck"):
-        ol.bottleneck_mlp(4, 10, 0)
-    # all-identity network = product of the scaled matrices
-    lin = ol.bottleneck_mlp(4, 10, 2, activation="identity")
-    x = jax.random.normal(jax.random.PRNGKey(1), (3, 4))
-    w1, b, w2, v = (l["W"] for l in params)
-    expected = x @ w1 @ b @ w2 @ v / jnp.sqrt(4 * 10 * 2 * 10)
-    np.testing.assert_allclose(lin.apply_fn(params, x), expected, rtol=1e-12)
-    # bottleneck_activation acts on the bottleneck only
-    mixed = ol.bottleneck_mlp(4, 10, 2, activation="identity", bottleneck_activation="tanh")
-    expected = jnp.tanh(x @ w1 @ b / jnp.sqrt(40.0)) @ w2 @ v / jnp.sqrt(20.0)
-    np.testing.assert_allclose(mixed.apply_fn(params, x), expected, rtol=1e-12)
-
-
-def test_gd_from_antisymmetric_init_matches_single_runs():
-    key = jax.random.PRNGKey(9)
-    x = jax.random.normal(key, (6, 3))
-    y = jnp.linspace(-0.5, 0.5, 6)[:, None]
-    model = nk.mlp(3, 16, 1, activation="tanh")
-    keys = nk.notebook.point_keys(key, 2)
-    result, lrs = ol.gd_from_antisymmetric_init(model, x, y, keys, num_steps=20, record_every=5)
-    assert result.losses.shape == (2, 21)
-    assert result.metrics["ntk"].shape == (2, 5, 6, 6)
-    assert result.metrics["grad_sq_norm"].shape == (2, 5)
-    for s in range(2):
-        params = ol.antisymmetric_init(model.init_fn(keys[s]))
-        ntk0 = nk.empirical_ntk(model.apply_fn, params, x)
-        np.testing.assert_allclose(lrs[s], 6 / jnp.linalg.eigvalsh(ntk0)[-1], rtol=1e-12)
-        np.testing.assert_allclose(result.metrics["ntk"][s, 0], ntk0, rtol=1e-10)
-        # initial loss: f(w0) = 0 so L0 = |y|^2 / (2n)
-        np.testing.assert_allclose(result.losses[s, 0], float(jnp.mean(y ** 2)) / 2, rtol=1e-12)
-        single = nk.gradient_descent(nk.mse_loss(model.apply_fn, x, y), params,
-                                     learning_rate=float(lrs[s]), num_steps=20)
-        np.testing.assert_allclose(result.losses[s], single.losses, rtol=1e-9)
-    assert bool(jnp.all(result.losses[:, -1] < result.losses[:, 0])), result.losses[:, [0, -1]]
-    with pytest.raises(ValueError, match="init_keys"):
-        ol.gd_from_antisymmetric_init(model, x, y, keys[0], num_steps=20, record_every=5)
-
-
-def test_rank_one_norms_and_scalar_output_fn():
+def test_rank_one_norms_match_hessian_terms():
     model, params, _ = _small_net(jax.random.PRNGKey(10))
     x = jax.random.normal(jax.random.PRNGKey(11), (3, 3))
     norms = ol.rank_one_norms(model.apply_fn, jax.nn.softplus, params, x)
     assert norms.shape == (3,)
     for i in range(3):
-        fn = ol.scalar_output_fn(model.apply_fn, x[i])
+        fn = nk.hessian.output_fn(model.apply_fn, x[i])
         np.testing.assert_allclose(fn(params), model.apply_fn(params, x[i:i + 1])[0, 0])
         terms = ol.hessian_terms(fn, jax.nn.softplus, params, key=jax.random.PRNGKey(0))
         np.testing.assert_allclose(norms[i], terms.rank_one_term, rtol=1e-12)
     with pytest.raises(ValueError, match="x must"):
-        ol.scalar_output_fn(model.apply_fn, x)
-    with pytest.raises(ValueError, match="x must"):
         ol.rank_one_norms(model.apply_fn, jnp.tanh, params, x[0])
+
+
+def test_hessian_terms_traceable_under_jit_and_vmap():
+    """hessian_terms inside the caller's jit + vmap over seeds equals the eager call per seed."""
+    model = nk.mlp(3, 6, 1, activation="tanh")
+    x = jax.random.normal(jax.random.PRNGKey(12), (3,))
+    fn_lin = nk.hessian.output_fn(model.apply_fn, x)
+    keys = jax.random.split(jax.random.PRNGKey(13), 3)
+
+    def one(key):
+        init_key, lanczos_key = jax.random.split(key)
+        return ol.hessian_terms(fn_lin, jax.nn.softplus, model.init_fn(init_key), key=lanczos_key)
+
+    batched = jax.jit(jax.vmap(one))(keys)
+    assert batched.full.shape == (3,)
+    for s, key in enumerate(keys):
+        single = one(key)
+        for a, b in zip(batched, single):
+            np.testing.assert_allclose(a[s], b, rtol=1e-10)
+
+
+def test_with_output_composes_and_keeps_params():
+    """with_output(model, phi) applies phi to the model's output; same init_fn; any model."""
+    base = nk.models.antisymmetric(nk.mlp(3, 4, 1, activation="tanh"))
+    sig = ol.with_output(base, "sigmoid")
+    key = jax.random.PRNGKey(14)
+    params = base.init_fn(key)
+    x = jax.random.normal(jax.random.fold_in(key, 1), (5, 3))
+    assert sig.init_fn is base.init_fn
+    np.testing.assert_allclose(sig.apply_fn(params, x), jax.nn.sigmoid(base.apply_fn(params, x)),
+                               rtol=1e-14)
+    # the antisymmetric pair has f_lin(w0) = 0, so the sigmoid output is exactly 1/2
+    np.testing.assert_allclose(sig.apply_fn(params, x), 0.5, atol=1e-15)
+    assert sig.config["output_layer"] == "sigmoid"
+    # equals mlp(..., output_activation) on a plain mlp
+    plain = nk.mlp(3, 4, 1, activation="tanh")
+    p = plain.init_fn(key)
+    np.testing.assert_allclose(
+        ol.with_output(plain, "softplus").apply_fn(p, x),
+        nk.mlp(3, 4, 1, activation="tanh", output_activation="softplus").apply_fn(p, x), rtol=1e-14)
+    with pytest.raises(ValueError, match="activation"):
+        ol.with_output(plain, "nope")

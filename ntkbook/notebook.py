@@ -16,7 +16,7 @@ import numpy as np
 
 __all__ = ["check_bool", "check_int", "check_float", "check_choice", "check_int_list",
            "check_float_list", "check_path", "Knob", "Int", "Float", "Bool", "Choice",
-           "IntList", "FloatList", "resolve", "point_keys", "write_results", "progress",
+           "IntList", "FloatList", "resolve", "over_seeds", "point_keys", "write_results", "progress",
            "to_jsonable", "glue", "claim", "assert_claims"]
 
 
@@ -80,6 +80,27 @@ def check_path(name: str, value) -> str | None:
     if value is not None and (not isinstance(value, str) or not value):
         _fail(name, "None or a non-empty path string", value)
     return value
+
+
+def over_seeds(one_seed, key, num_seeds: int):
+    """``one_seed(k)`` for the ``num_seeds`` keys ``jax.random.split(key, num_seeds)``.
+
+    All seeds run in one compiled program (``jax.jit`` of ``jax.lax.map``), so
+    an experiment compiles once per shape, whatever the number of seeds.
+    ``lax.map`` (a loop inside the program) rather than ``jax.vmap``: on a CPU
+    the batched program compiled 30-40% slower and ran no faster for the
+    Hessian and training experiments of this book (``benchmarks/``).
+
+    Args:
+      one_seed: ``one_seed(key) -> pytree of arrays``, traceable.
+      key: PRNG key.
+      num_seeds: S >= 1.
+
+    Returns:
+      The pytree of ``one_seed`` with a leading axis S, as numpy arrays.
+    """
+    keys = jax.random.split(key, num_seeds)
+    return jax.tree.map(np.asarray, jax.jit(lambda ks: jax.lax.map(one_seed, ks))(keys))
 
 
 def point_keys(key, num_points: int):

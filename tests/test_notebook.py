@@ -132,3 +132,12 @@ def test_glue_closes_a_figure_it_does_not_display(monkeypatch):
     nb.glue("shown", shown, display=True)
     assert not plt.fignum_exists(fig.number) and plt.fignum_exists(shown.number)
     plt.close(shown)
+
+
+def test_over_seeds_is_a_loop_over_split_keys():
+    key = jax.random.PRNGKey(3)
+    out = nb.over_seeds(lambda k: {"a": jax.random.normal(k, (2,)), "b": k[0]}, key, 4)
+    keys = jax.random.split(key, 4)
+    assert out["a"].shape == (4, 2) and isinstance(out["a"], np.ndarray)
+    for i, k in enumerate(keys):
+        np.testing.assert_array_equal(out["a"][i], jax.random.normal(k, (2,)))

@@ -138,7 +138,7 @@ def resnet(in_dim: int, width: int, depth: int, *, alpha: float,
     fan-in normalised like every layer of the package, so the input covariance
     is ``<x, x'> / d``; the ReLU ResNTK is positively homogeneous of degree one
     in it, so a different input scale only multiplies the kernel by a constant
-    (``ntkbook.kernels.resntk(..., input_variance=1/d)`` is this model's limit).
+    (``ntkbook.resntk.resntk(..., train_ends=False, input_variance=1/d)`` is this model's limit).
 
     Args:
       in_dim: input dimension d.

@@ -1,4 +1,4 @@
-"""The notebook contract of DESIGN.md §5, checked on every chapter notebook."""
+"""The notebook contract (docs/ARCHITECTURE.md §7), checked on every chapter notebook."""
 import json
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""The pinned stack of DESIGN.md §3 is what is installed, and works together."""
+"""The pinned stack (docs/ARCHITECTURE.md §5) is what is installed, and works together."""
 from importlib.metadata import version
 
 import pytest

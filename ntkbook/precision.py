@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import jax
 
-__all__ = ["enable_float64", "float64_enabled"]
+__all__ = ["enable_float64"]
 
 
 def enable_float64() -> None:
     """Make jax create float64 arrays by default (``jax_enable_x64``)."""
     jax.config.update("jax_enable_x64", True)
 
-
-def float64_enabled() -> bool:
-    """Whether jax is in float64 mode."""
-    return bool(jax.config.jax_enable_x64)

@@ -94,10 +94,15 @@ def _is_number(v) -> bool:
 
 
 def _spread(values):
-    """``(min, median, max)`` as text; for lists of numbers, per component joined by ``; ``."""
+    """``(min, median, max)`` as text; for lists of numbers, per component joined by ``; ``,
+    and for dicts of numbers per key, as ``key value`` joined by ``; ``."""
     nums = [v for v in values if _is_number(v)]
     if nums:
         return (f"{min(nums):.4g}", f"{statistics.median(nums):.4g}", f"{max(nums):.4g}")
+    dicts = [v for v in values if isinstance(v, dict) and v and all(map(_is_number, v.values()))]
+    if dicts and len({tuple(sorted(d)) for d in dicts}) == 1:
+        cols = {k: _spread([d[k] for d in dicts]) for k in sorted(dicts[0])}
+        return tuple("; ".join(f"{k} {c[i]}" for k, c in cols.items()) for i in range(3))
     rows = [v for v in values if isinstance(v, list) and v and all(map(_is_number, v))]
     if not rows or len({len(r) for r in rows}) != 1:
         return "", "", ""

@@ -31,3 +31,12 @@ def test_list_values_are_summarised_per_component():
     records = [_record(1, True, [1.0, 10.0]), _record(2, True, [3.0, 30.0]),
                _record(3, True, [2.0, 20.0])]
     assert "| slope | 3/3 | 1; 10 | 2; 20 | 3; 30 |" in sweep.format_table("06_x", records)
+
+
+def test_spread_of_dict_values_is_per_key():
+    from ntkbook.sweep import _spread
+
+    values = [{"linear": 0.1, "sigmoid": -0.2}, {"linear": 0.3, "sigmoid": 0.0},
+              {"linear": 0.2, "sigmoid": -0.1}]
+    assert _spread(values) == ("linear 0.1; sigmoid -0.2", "linear 0.2; sigmoid -0.1",
+                               "linear 0.3; sigmoid 0")

@@ -163,12 +163,14 @@ print("x" * 200000)
     time.sleep(0.5)
     assert _host_processes_with(token) == [], "a detached process outlived its sandbox"
 
+    # The children never fork and never exit (a shell running `sleep` forks, and exits
+    # when that fork is refused, freeing a slot: then more than max_procs Popens succeed).
     fork_bomb = f"""
-import subprocess
+import subprocess, sys
 started = 0
 try:
     for _ in range(200):
-        subprocess.Popen(["sh", "-c", "sleep 600", "{token}"])
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "{token}"])
         started += 1
 except OSError as err:
     print("FORK refused after", started, err)

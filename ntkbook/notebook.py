@@ -58,21 +58,46 @@ def check_choice(name: str, value, choices):
     return value
 
 
-def check_int_list(name: str, value, *, minimum: int | None = None,
-                   maximum: int | None = None, min_length: int = 1,
-                   max_length: int | None = None, increasing: bool = False) -> list[int]:
-    """``value`` must be a list of ``min_length..max_length`` ints in ``[minimum, maximum]``."""
+def _check_list(name, value, *, is_item, kind, minimum, maximum, min_length, max_length,
+                increasing):
+    """The shared list check of ``check_int_list`` and ``check_float_list``."""
     ok = isinstance(value, (list, tuple)) and len(value) >= min_length
     ok = ok and (max_length is None or len(value) <= max_length)
-    ok = ok and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                    and (minimum is None or v >= minimum)
+    ok = ok and all(is_item(v) and (minimum is None or v >= minimum)
                     and (maximum is None or v <= maximum) for v in value)
     ok = ok and (not increasing or all(a < b for a, b in zip(value[:-1], value[1:])))
     if not ok:
         order = " in increasing order" if increasing else ""
         count = f"{min_length}..{max_length}" if max_length is not None else f"at least {min_length}"
-        _fail(name, f"a list of {count} ints in [{minimum}, {maximum}]{order}", value)
+        _fail(name, f"a list of {count} {kind} in [{minimum}, {maximum}]{order}", value)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _is_real(v) -> bool:
+    return (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            and bool(np.isfinite(v)))
+
+
+def check_int_list(name: str, value, *, minimum: int | None = None,
+                   maximum: int | None = None, min_length: int = 1,
+                   max_length: int | None = None, increasing: bool = False) -> list[int]:
+    """``value`` must be a list of ``min_length..max_length`` ints in ``[minimum, maximum]``."""
+    _check_list(name, value, is_item=_is_int, kind="ints", minimum=minimum, maximum=maximum,
+                min_length=min_length, max_length=max_length, increasing=increasing)
     return [int(v) for v in value]
+
+
+def check_float_list(name: str, value, *, minimum: float | None = None,
+                     maximum: float | None = None, min_length: int = 1,
+                     max_length: int | None = None, increasing: bool = False) -> list[float]:
+    """``value`` must be a list of ``min_length..max_length`` reals in ``[minimum, maximum]``."""
+    _check_list(name, value, is_item=_is_real, kind="numbers", minimum=minimum,
+                maximum=maximum, min_length=min_length, max_length=max_length,
+                increasing=increasing)
+    return [float(v) for v in value]
 
 
 def check_path(name: str, value) -> str | None:
@@ -185,7 +210,7 @@ class Knob:
     """A chapter knob: its full and quick defaults and how a value is checked.
 
     ``full`` is the default of the book's run, ``quick`` that of ``QUICK=True``
-    (the same as ``full`` when not given). Subclasses say what a valid value is.
+    (the same as ``full`` when not given). Subclasses name their ``checker``, one of the ``check_*`` functions.
     """
 
     def __init__(self, full, *, quick=None, **bounds):
@@ -199,71 +224,47 @@ class Knob:
         return list(value) if isinstance(value, (list, tuple)) else value
 
     def check(self, name: str, value):
-        raise NotImplementedError
+        """The checked value, or ``ValueError("parameter NAME must be ...")``."""
+        return type(self).checker(name, value, **self.bounds)
 
 
 class Int(Knob):
     """An int in ``[minimum, maximum]`` (see :func:`check_int`)."""
 
-    def check(self, name, value):
-        return check_int(name, value, **self.bounds)
+    checker = staticmethod(check_int)
 
 
 class Float(Knob):
     """A finite real number in ``[minimum, maximum]`` (see :func:`check_float`)."""
 
-    def check(self, name, value):
-        return check_float(name, value, **self.bounds)
+    checker = staticmethod(check_float)
 
 
 class Bool(Knob):
     """``True`` or ``False``."""
 
-    def check(self, name, value):
-        return check_bool(name, value)
+    checker = staticmethod(check_bool)
 
 
 class Choice(Knob):
     """One of ``choices`` (see :func:`check_choice`)."""
 
-    def __init__(self, full, *, choices, quick=None):
-        super().__init__(full, quick=quick)
-        self.choices = list(choices)
+    checker = staticmethod(check_choice)
 
-    def check(self, name, value):
-        return check_choice(name, value, self.choices)
+    def __init__(self, full, *, choices, quick=None):
+        super().__init__(full, quick=quick, choices=list(choices))
 
 
 class IntList(Knob):
     """A list of ints (see :func:`check_int_list` for the bounds)."""
 
-    def check(self, name, value):
-        return check_int_list(name, value, **self.bounds)
+    checker = staticmethod(check_int_list)
 
 
 class FloatList(Knob):
     """A list of finite reals (see :func:`check_float_list` for the bounds)."""
 
-    def check(self, name, value):
-        return check_float_list(name, value, **self.bounds)
-
-
-def check_float_list(name: str, value, *, minimum: float | None = None,
-                     maximum: float | None = None, min_length: int = 1,
-                     max_length: int | None = None, increasing: bool = False) -> list[float]:
-    """``value`` must be a list of ``min_length..max_length`` reals in ``[minimum, maximum]``."""
-    ok = isinstance(value, (list, tuple)) and len(value) >= min_length
-    ok = ok and (max_length is None or len(value) <= max_length)
-    ok = ok and all(isinstance(v, (int, float, np.integer, np.floating))
-                    and not isinstance(v, bool) and np.isfinite(v)
-                    and (minimum is None or v >= minimum)
-                    and (maximum is None or v <= maximum) for v in value)
-    ok = ok and (not increasing or all(a < b for a, b in zip(value[:-1], value[1:])))
-    if not ok:
-        order = " in increasing order" if increasing else ""
-        count = f"{min_length}..{max_length}" if max_length is not None else f"at least {min_length}"
-        _fail(name, f"a list of {count} numbers in [{minimum}, {maximum}]{order}", value)
-    return [float(v) for v in value]
+    checker = staticmethod(check_float_list)
 
 
 STANDARD = ("QUICK", "SEED", "RESULTS_PATH")

@@ -66,7 +66,7 @@ def temp_bytes(jitted, *args) -> float:
 
 
 def _nt():
-    nk.ntk._stax()                                     # quiet TensorFlow import
+    nk.infinite._stax()                                     # quiet TensorFlow import
     import neural_tangents as nt
     return nt
 

@@ -5,7 +5,7 @@ For unit vectors x, y on S^{d-1} every kernel here is *zonal*,
 an array ``t`` of cosines in [-1, 1] (any shape; the output has the same
 shape). That makes the kernels cheap to tabulate once on a quadrature grid
 (``ntkbook.spectrum.zonal_eigenvalues``) and to compare against
-neural-tangents' ``stax`` (``ntkbook.ntk.stax_mlp``), which the tests do to
+neural-tangents' ``stax`` (``ntkbook.infinite.stax_mlp``), which the tests do to
 1e-12. The residual network's kernel, built from the same blocks, is in
 ``ntkbook.resntk``; spectra and their fits are in ``ntkbook.spectrum``.
 
@@ -89,7 +89,7 @@ def kappa_1(t):
 
 def fc_ntk(t, depth: int, *, w_std: float = 1.0, b_std: float = 0.0,
            input_variance: float = 1.0):
-    """NTK of the ReLU MLP ``ntkbook.models.mlp`` / ``ntkbook.ntk.stax_mlp``.
+    """NTK of the ReLU MLP ``ntkbook.models.mlp`` / ``ntkbook.infinite.stax_mlp``.
 
     Layers ``z_l = w_std W_l h_{l-1} / sqrt(n_{l-1}) + b_std b_l`` (l = 1..L+1),
     ``h_l = relu(z_l)``, NTK parameterisation, every weight and bias trained

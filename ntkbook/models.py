@@ -10,7 +10,7 @@ arXiv 1806.07572, eq. 1): all trainable weights are drawn i.i.d. N(0, 1) and
 the forward pass scales each matrix product by ``w_std / sqrt(fan_in)`` and
 each bias by ``b_std``. With this scaling the tangent kernel has a finite,
 deterministic limit as the width m -> infinity, and
-``ntkbook.ntk.infinite_ntk_fn`` gives that limit through neural-tangents'
+``ntkbook.infinite.infinite_ntk_fn`` gives that limit through neural-tangents'
 ``stax`` with exactly the same constants.
 """
 from __future__ import annotations
@@ -149,7 +149,7 @@ def resnet(in_dim: int, width: int, depth: int, *, alpha: float,
         initial values (``apply_fn`` wraps them in ``jax.lax.stop_gradient``,
         so every jax derivative, hence ``ntkbook.ntk.empirical_ntk``, sees only
         the blocks). True (default) trains them too, as neural-tangents'
-        ``ntkbook.ntk.stax_resnet`` does by default.
+        ``ntkbook.infinite.stax_resnet`` does by default.
 
     Returns:
       ``Model``; ``params = {"A": (d, m), "v": (m,), "blocks": [{"W", "V"}]}``.

@@ -1,15 +1,13 @@
-"""Empirical and infinite-width neural tangent kernels.
+"""The empirical (finite-width) neural tangent kernel and kernel gradient descent.
 
 The tangent kernel of a scalar model f(w; x) is
 ``K(x, x') = <grad_w f(w; x), grad_w f(w; x')>`` (Jacot, Gabriel, Hongler
 2018, arXiv 1806.07572, eq. 6). ``empirical_ntk`` computes it at finite
-width from jax derivatives; ``infinite_ntk_fn`` is the only place that
-imports neural-tangents, and returns the analytic width -> infinity limit
-of the models in ``ntkbook.models`` with the same constants.
+width from jax derivatives (``ntkbook.structured``); its width -> infinity
+limit is in ``ntkbook.infinite``.
 """
 from __future__ import annotations
 
-import os
 from functools import partial
 
 import jax
@@ -18,8 +16,7 @@ from jax.flatten_util import ravel_pytree
 
 from . import structured
 
-__all__ = ["empirical_ntk", "jacobian_matrix", "linearized_gd_mse", "kernel_change", "infinite_ntk_fn",
-           "stax_mlp", "stax_resnet"]
+__all__ = ["empirical_ntk", "jacobian_matrix", "linearized_gd_mse", "kernel_change"]
 
 
 # Per-example Jacobians of the parameters that are not dense-layer weights are
@@ -211,134 +208,3 @@ def linearized_gd_mse(ntk_train, ntk_test_train, f0_train, f0_test, y_train, *,
 def kernel_change(ntk_a, ntk_b):
     """Relative Frobenius change ``||K_b - K_a||_F / ||K_a||_F`` (a scalar)."""
     return jnp.linalg.norm(ntk_b - ntk_a) / jnp.linalg.norm(ntk_a)
-
-
-def _stax():
-    """Import neural-tangents' stax (TensorFlow comes with it) quietly.
-
-    TensorFlow and XLA print C++ registration warnings on stderr at import
-    time, before ``TF_CPP_MIN_LOG_LEVEL`` can act; the import runs with file
-    descriptor 2 pointed at /dev/null and then restored.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            from neural_tangents import stax  # heavy: TensorFlow is imported here
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-    return stax
-
-
-_STAX_ACTIVATIONS = {"relu": "Relu", "erf": "Erf", "identity": "Identity"}
-
-
-def stax_mlp(width: int, depth: int, *, activation="relu", w_std=1.0, b_std=0.0):
-    """neural-tangents ``stax`` twin of ``ntkbook.models.mlp`` (same constants).
-
-    Returns the ``(init_fn, apply_fn, kernel_fn)`` triple of ``stax.serial``.
-    Only activations with closed-form kernels are supported: relu, erf,
-    identity.
-    """
-    if activation not in _STAX_ACTIVATIONS:
-        raise ValueError(
-            f"activation must be one of {sorted(_STAX_ACTIVATIONS)} for the "
-            f"analytic kernel, got {activation!r}"
-        )
-    stax = _stax()
-    b = None if b_std == 0.0 else b_std
-    layers = []
-    for _ in range(depth):
-        layers += [stax.Dense(width, W_std=w_std, b_std=b, parameterization="ntk"),
-                   getattr(stax, _STAX_ACTIVATIONS[activation])()]
-    layers.append(stax.Dense(1, W_std=w_std, b_std=b, parameterization="ntk"))
-    return stax.serial(*layers)
-
-
-def stax_resnet(width: int, depth: int, *, alpha: float, train_ends: bool = True):
-    """neural-tangents ``stax`` twin of ``ntkbook.models.resnet``.
-
-    ``h_0 = A x / sqrt(d)``; each block adds
-    ``alpha * V relu(sqrt(2) W h / sqrt(m)) / sqrt(m)`` to the identity;
-    read-out ``v . h_L / sqrt(m)`` (Huang et al. 2020, arXiv 2002.06262;
-    Belfer et al. 2021, arXiv 2104.03093).
-
-    ``train_ends=True``: the ``stax.serial`` triple; its NTK counts the
-    gradients of A and v too. ``train_ends=False`` (the papers' setting, A and v
-    fixed): stax has no frozen layers, so ``kernel_fn`` is built from two
-    variants whose input layer is in standard parameterisation with
-    ``s = (s0, 1)``, which contributes ``<x, x'> / s0`` to the NTK and leaves
-    the NNGP unchanged; the NTK is affine in that contribution, so
-    ``2 NTK(s0=2) - NTK(s0=1)`` removes A exactly, and subtracting the NNGP
-    removes v (the read-out has ``W_std = 1``). ``init_fn``/``apply_fn`` are the
-    network's (the same for both settings).
-
-    Returns:
-      ``(init_fn, apply_fn, kernel_fn)``; with ``train_ends=False``,
-      ``kernel_fn(x1, x2=None, get=None)`` accepts ``get`` in ``"nngp"``,
-      ``"ntk"``, a tuple of them, or None (returns ``(nngp, ntk)``).
-    """
-    stax = _stax()
-    block = stax.serial(
-        stax.FanOut(2),
-        stax.parallel(
-            stax.Identity(),
-            stax.serial(
-                stax.Dense(width, W_std=2.0 ** 0.5, parameterization="ntk"),
-                stax.Relu(),
-                stax.Dense(width, W_std=alpha, parameterization="ntk"),
-            ),
-        ),
-        stax.FanInSum(),
-    )
-    readout = stax.Dense(1, W_std=1.0, parameterization="ntk")
-    net = stax.serial(stax.Dense(width, W_std=1.0, parameterization="ntk"),
-                      *([block] * depth), readout)
-    if train_ends:
-        return net
-    variants = [stax.serial(stax.Dense(width, W_std=1.0, parameterization="standard", s=(s0, 1)),
-                            *([block] * depth), readout)[2] for s0 in (1, 2)]
-
-    def kernel_fn(x1, x2=None, get=None):
-        k1, k2 = (fn(x1, x2, ("nngp", "ntk")) for fn in variants)
-        out = {"nngp": k2.nngp, "ntk": 2 * k2.ntk - k1.ntk - k2.nngp}
-        if get is None:
-            return out["nngp"], out["ntk"]
-        if isinstance(get, str):
-            return out[get]
-        return tuple(out[g] for g in get)
-
-    return net[0], net[1], kernel_fn
-
-
-def infinite_ntk_fn(config: dict):
-    """Analytic infinite-width NTK of a model built by ``ntkbook.models``.
-
-    Args:
-      config: the ``Model.config`` dict of an ``mlp`` (relu/erf/identity
-        hidden activation, no output activation) or a ``resnet``.
-
-    Returns:
-      ``kernel(x1: (n1, d), x2: (n2, d) | None) -> (n1, n2)`` NTK matrix
-      (neural-tangents ``kernel_fn(x1, x2, "ntk")``, float64 if enabled).
-    """
-    if config["kind"] == "mlp":
-        if config.get("output_activation"):
-            raise ValueError("output_activation has no analytic NTK here; got "
-                             f"{config['output_activation']!r}")
-        _, _, kernel_fn = stax_mlp(config["width"], config["depth"],
-                                   activation=config["activation"],
-                                   w_std=config["w_std"], b_std=config["b_std"])
-    elif config["kind"] == "resnet":
-        _, _, kernel_fn = stax_resnet(config["width"], config["depth"],
-                                      alpha=config["alpha"],
-                                      train_ends=config.get("train_ends", True))
-    else:
-        raise ValueError(f"config['kind'] must be 'mlp' or 'resnet', got {config['kind']!r}")
-
-    def kernel(x1, x2=None):
-        return kernel_fn(x1, x2, "ntk")
-
-    return kernel

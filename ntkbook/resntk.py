@@ -8,7 +8,7 @@ Geifman, Galun, Basri 2021, arXiv 2104.03093), width m -> inf, L blocks:
 
 every entry of A, W_l, V_l, v drawn N(0, 1). ``train_ends`` says whether the
 input layer A and the read-out v are trained too (True, the default here as in
-``ntkbook.models.resnet`` and ``ntkbook.ntk.stax_resnet``) or stay at their
+``ntkbook.models.resnet`` and ``ntkbook.infinite.stax_resnet``) or stay at their
 initial values (False: the setting of Huang et al. and Belfer et al.).
 Kernels are zonal, ``K(x, y) = kappa(<x, y>)`` for unit x, y, and are
 evaluated as vectorised numpy functions of an array ``t`` of cosines; the

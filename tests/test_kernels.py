@@ -2,7 +2,7 @@
 
 Every closed form is checked against an independent computation:
   * arc-cosine kernels against 1-d Gaussian integrals (scipy quad);
-  * the FC-NTK against neural-tangents' stax kernel (``ntkbook.ntk.stax_mlp``)
+  * the FC-NTK against neural-tangents' stax kernel (``ntkbook.infinite.stax_mlp``)
     on pairs of unit vectors with prescribed cosines;
   * spikiness and kink slopes against closed forms (Laplace, arc-cosine, FC-NTK).
 
@@ -95,7 +95,7 @@ def test_kernels_keep_shape():
 @pytest.mark.parametrize("d, depth, w_std, b_std", [(3, 1, 1.0, 0.0), (5, 2, 2 ** 0.5, 0.0),
                                                     (3, 3, 2 ** 0.5, 0.1), (4, 4, 1.3, 0.5)])
 def test_fc_ntk_matches_stax(d, depth, w_std, b_std):
-    _, _, kernel_fn = nk.ntk.stax_mlp(64, depth, w_std=w_std, b_std=b_std)
+    _, _, kernel_fn = nk.infinite.stax_mlp(64, depth, w_std=w_std, b_std=b_std)
     ref = _stax_diag(kernel_fn, COSINES, d)
     got = kernels.fc_ntk(COSINES, depth, w_std=w_std, b_std=b_std, input_variance=1 / d)
     assert _relerr(got, ref) < CLOSED_TOL

@@ -154,24 +154,6 @@ def test_empirical_ntk_matches_neural_tangents(setup):
                                rtol=1e-10)
 
 
-def test_infinite_ntk_matches_stax_and_mean_of_wide_networks():
-    # The analytic kernel is the mean of the empirical one: check it on a wide
-    # one-hidden-layer erf net by Monte Carlo over initialisations.
-    x = nk.data.sphere(3, 4, key=jax.random.PRNGKey(3))
-    model = nk.mlp(4, 256, 1, activation="erf", w_std=1.5, b_std=0.3)
-    exact = nk.infinite_ntk_fn(model.config)(x)
-    keys = jax.random.split(jax.random.PRNGKey(4), 64)
-    ntks = jax.vmap(lambda k: nk.empirical_ntk(model.apply_fn, model.init_fn(k), x))(keys)
-    mean = jnp.mean(ntks, axis=0)
-    # Monte Carlo error ~ 1/sqrt(64 * 256): 1.5% of the kernel scale is ~6 sigma.
-    np.testing.assert_allclose(mean, exact, atol=0.015 * float(jnp.abs(exact).max()))
-
-
-def test_infinite_ntk_rejects_output_activation():
-    with pytest.raises(ValueError, match="output_activation"):
-        nk.infinite_ntk_fn(nk.mlp(2, 4, 1, output_activation="tanh").config)
-
-
 def test_linearized_gd_mse_is_gd_on_the_linearised_network():
     import neural_tangents as nt
 

@@ -1,7 +1,7 @@
-"""Tests for ntkbook.resntk (and the ResNet twins ``models.resnet`` / ``ntk.stax_resnet``).
+"""Tests for ntkbook.resntk (and the ResNet twins ``models.resnet`` / ``infinite.stax_resnet``).
 
 Independent checks:
-  * the recursion against neural-tangents' stax kernel (``ntkbook.ntk.stax_resnet``)
+  * the recursion against neural-tangents' stax kernel (``ntkbook.infinite.stax_resnet``)
     on pairs of unit vectors with prescribed cosines, A and v trained or fixed;
   * against a second implementation (the unrolled sum over blocks) and the
     value at t = 1;
@@ -51,7 +51,8 @@ def _relerr(a, b):
 
 def test_train_ends_defaults_agree_with_the_models():
     defaults = [inspect.signature(fn).parameters["train_ends"].default
-                for fn in (resntk.resntk, resntk.resntk_spikiness, nk.models.resnet, nk.ntk.stax_resnet)]
+                for fn in (resntk.resntk, resntk.resntk_spikiness, nk.models.resnet,
+                           nk.infinite.stax_resnet)]
     assert defaults == [True] * 4
 
 
@@ -65,14 +66,14 @@ def test_shapes():
     (3, 1, 1.0, True), (4, 1, 1.0, False), (4, 3, 0.7, True), (3, 3, 0.7, False),
     (3, 8, 8 ** -0.5, True), (4, 8, 8 ** -0.5, False), (3, 16, 1 / 16, False)])
 def test_resntk_matches_stax(d, depth, alpha, train_ends):
-    _, _, kernel_fn = nk.ntk.stax_resnet(64, depth, alpha=alpha, train_ends=train_ends)
+    _, _, kernel_fn = nk.infinite.stax_resnet(64, depth, alpha=alpha, train_ends=train_ends)
     ref = _stax_diag(kernel_fn, COSINES, d)
     got = resntk.resntk(COSINES, depth, alpha, train_ends=train_ends, input_variance=1 / d)
     assert _relerr(got, ref) < CLOSED_TOL
 
 
 def test_stax_resnet_fixed_ends_kernel_api():
-    _, _, kernel_fn = nk.ntk.stax_resnet(64, 2, alpha=0.5, train_ends=False)
+    _, _, kernel_fn = nk.infinite.stax_resnet(64, 2, alpha=0.5, train_ends=False)
     t = COSINES[:3]
     x, y = np.zeros((3, 3)), np.zeros((3, 3))
     x[:, 0], y[:, 0], y[:, 1] = 1.0, t, np.sqrt(1 - t ** 2)

@@ -2,7 +2,7 @@
 
 ``python -m ntkbook seeds 2 --seeds 100-119 --jobs 2`` executes chapter 2 once
 per seed (each run in a process of its own calling
-``ntkbook.__main__.run_chapter``, so a crash or a hang stays in its run, and a
+``ntkbook.runner.run_chapter``, so a crash or a hang stays in its run, and a
 run whose claim fails still leaves its results JSON), reads the ``"claims"`` list that every chapter
 writes to its results JSON (see :func:`ntkbook.notebook.claim`), and prints,
 per claim, how often it held and the spread of the measured value, plus the
@@ -72,14 +72,14 @@ def run_seed(chapter: str, seed: int, out_dir: Path, extra: list[tuple[str, str]
 
 
 def _literal(text: str):
-    from .__main__ import parse_value
+    from .runner import parse_value
 
     return parse_value(text)
 
 
 def _execute(chapter: str, output: str, params_json: str) -> int:
     """Worker of :func:`run_seed`: execute one chapter; 0 on success, 1 with the error on stderr."""
-    from .__main__ import resolve_chapter, run_chapter
+    from .runner import resolve_chapter, run_chapter
 
     try:
         run_chapter(resolve_chapter(chapter), json.loads(params_json), Path(output))

@@ -28,7 +28,7 @@ NUM_PARALLEL_RUNS = int(os.environ.get("NTKBOOK_TEST_JOBS", "2"))
 
 def _execute(chapter: str, params: dict) -> str | None:
     """Run one chapter (in a worker process); the error text, or None on success."""
-    from ntkbook.__main__ import run_chapter
+    from ntkbook.runner import run_chapter
 
     try:
         run_chapter(NOTEBOOKS / f"{chapter}.ipynb", params,
@@ -58,7 +58,7 @@ def _start_all_quick_runs() -> None:
 
     pool = ProcessPoolExecutor(max_workers=NUM_PARALLEL_RUNS,
                                mp_context=multiprocessing.get_context("spawn"))
-    from ntkbook.__main__ import chapters
+    from ntkbook.runner import chapters
 
     for chapter in chapters(NOTEBOOKS):
         params, results = _quick_params(chapter, {})

@@ -84,7 +84,7 @@ def graded(dist, tmp_path_factory):
 
 def test_there_are_assignments():
     """One assignment per chapter, numbered like it."""
-    from ntkbook.__main__ import chapters
+    from ntkbook.runner import chapters
 
     assert sorted(name[:2] for name in NAMES) == sorted(name[:2] for name in chapters())
     assert len(NAMES) >= 6

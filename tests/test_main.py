@@ -10,30 +10,31 @@ from pathlib import Path
 import pytest
 
 from ntkbook import __main__ as cli
+from ntkbook import runner
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_chapters_listed_and_resolved():
-    names = cli.chapters()
+    names = runner.chapters()
     assert "01_tangent_kernel" in names
-    assert cli.resolve_chapter("1").stem == "01_tangent_kernel"
-    assert cli.resolve_chapter("01").stem == "01_tangent_kernel"
-    assert cli.resolve_chapter("01_tangent_kernel.ipynb").stem == "01_tangent_kernel"
-    assert cli.resolve_chapter("notebooks/01_tangent_kernel.ipynb").stem == "01_tangent_kernel"
+    assert runner.resolve_chapter("1").stem == "01_tangent_kernel"
+    assert runner.resolve_chapter("01").stem == "01_tangent_kernel"
+    assert runner.resolve_chapter("01_tangent_kernel.ipynb").stem == "01_tangent_kernel"
+    assert runner.resolve_chapter("notebooks/01_tangent_kernel.ipynb").stem == "01_tangent_kernel"
     for bad in ("99", "1.5", "01_tangent", "1e0", ""):
         with pytest.raises(SystemExit, match="unknown chapter"):
-            cli.resolve_chapter(bad)
+            runner.resolve_chapter(bad)
     with pytest.raises(SystemExit, match="did you mean 04_resnet_spectrum"):
-        cli.resolve_chapter("04_resnet_spectrm")
+        runner.resolve_chapter("04_resnet_spectrm")
 
 
 def test_parse_value():
-    assert cli.parse_value("False") is False
-    assert cli.parse_value("[64, 128]") == [64, 128]
-    assert cli.parse_value("0.5") == 0.5
-    assert cli.parse_value("relu") == "relu"
-    assert cli.parse_value("10**30") == "10**30"  # not a literal: a string, rejected as a SEED
+    assert runner.parse_value("False") is False
+    assert runner.parse_value("[64, 128]") == [64, 128]
+    assert runner.parse_value("0.5") == 0.5
+    assert runner.parse_value("relu") == "relu"
+    assert runner.parse_value("10**30") == "10**30"  # not a literal: a string, rejected as a SEED
 
 
 KNOWN = {"QUICK": (False, ""), "SEED": (0, ""), "RESULTS_PATH": (None, ""), "WIDTHS": (None, "")}
@@ -41,45 +42,45 @@ KNOWN = {"QUICK": (False, ""), "SEED": (0, ""), "RESULTS_PATH": (None, ""), "WID
 
 @pytest.mark.parametrize("name, hint", [("SEDD", "SEED"), ("seed", "SEED"), ("WIDTH", "WIDTHS")])
 def test_unknown_parameter_is_an_error_with_did_you_mean(name, hint):
-    with pytest.raises(cli.UsageError, match=f"parameter {name}: .*did you mean {hint}\\?"):
-        cli.check_parameters({name: 3}, KNOWN, "04_resnet_spectrum")
-    with pytest.raises(cli.UsageError, match="no such parameter"):
-        cli.check_parameters({"ZZZ": 3}, KNOWN)
+    with pytest.raises(runner.UsageError, match=f"parameter {name}: .*did you mean {hint}\\?"):
+        runner.check_parameters({name: 3}, KNOWN, "04_resnet_spectrum")
+    with pytest.raises(runner.UsageError, match="no such parameter"):
+        runner.check_parameters({"ZZZ": 3}, KNOWN)
 
 
 @pytest.mark.parametrize("seed", [-1, 2 ** 32, 10 ** 30, 1.0, True, "10**30"])
 def test_seed_outside_uint32_is_refused(seed):
-    with pytest.raises(cli.UsageError, match=r"parameter SEED: must be an int in \[0, 2\*\*32\)"):
-        cli.check_parameters({"SEED": seed}, KNOWN)
+    with pytest.raises(runner.UsageError, match=r"parameter SEED: must be an int in \[0, 2\*\*32\)"):
+        runner.check_parameters({"SEED": seed}, KNOWN)
 
 
 def test_seed_and_quick_accepted():
-    cli.check_parameters({"SEED": 0, "QUICK": True}, KNOWN)
-    cli.check_parameters({"SEED": 2 ** 32 - 1}, KNOWN)
-    with pytest.raises(cli.UsageError, match="parameter QUICK"):
-        cli.check_parameters({"QUICK": "yes"}, KNOWN)
+    runner.check_parameters({"SEED": 0, "QUICK": True}, KNOWN)
+    runner.check_parameters({"SEED": 2 ** 32 - 1}, KNOWN)
+    with pytest.raises(runner.UsageError, match="parameter QUICK"):
+        runner.check_parameters({"QUICK": "yes"}, KNOWN)
 
 
 def test_results_path_resolved_against_the_callers_directory(tmp_path):
-    assert cli.resolve_results_path("out/r.json", tmp_path) == str(tmp_path / "out" / "r.json")
+    assert runner.resolve_results_path("out/r.json", tmp_path) == str(tmp_path / "out" / "r.json")
     assert (tmp_path / "out").is_dir() and not list((tmp_path / "out").iterdir())
-    assert cli.resolve_results_path(None, tmp_path) is None
-    assert cli.resolve_results_path(str(tmp_path / "a.json"), Path("/")) == str(tmp_path / "a.json")
+    assert runner.resolve_results_path(None, tmp_path) is None
+    assert runner.resolve_results_path(str(tmp_path / "a.json"), Path("/")) == str(tmp_path / "a.json")
 
 
 def test_unwritable_results_path_refused_before_the_run(tmp_path):
     (tmp_path / "file").write_text("")
-    with pytest.raises(cli.UsageError, match="parameter RESULTS_PATH: cannot write"):
-        cli.resolve_results_path(str(tmp_path / "file" / "r.json"), tmp_path)
-    with pytest.raises(cli.UsageError, match="is a directory"):
-        cli.resolve_results_path(str(tmp_path), tmp_path)
-    with pytest.raises(cli.UsageError, match="None or a path"):
-        cli.resolve_results_path(3, tmp_path)
+    with pytest.raises(runner.UsageError, match="parameter RESULTS_PATH: cannot write"):
+        runner.resolve_results_path(str(tmp_path / "file" / "r.json"), tmp_path)
+    with pytest.raises(runner.UsageError, match="is a directory"):
+        runner.resolve_results_path(str(tmp_path), tmp_path)
+    with pytest.raises(runner.UsageError, match="None or a path"):
+        runner.resolve_results_path(3, tmp_path)
 
 
 def test_run_names_do_not_collide():
-    notebook = cli.resolve_chapter("4")
-    names = {cli.run_name(notebook) for _ in range(50)}
+    notebook = runner.resolve_chapter("4")
+    names = {runner.run_name(notebook) for _ in range(50)}
     assert len(names) > 45 and all(n.startswith("04_resnet_spectrum-") for n in names)
 
 
@@ -95,7 +96,7 @@ def test_params_lists_knobs_with_defaults_and_comments(capsys):
 def test_list_shows_titles(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == len(cli.chapters()) and out[0].startswith("01_tangent_kernel ")
+    assert len(out) == len(runner.chapters()) and out[0].startswith("01_tangent_kernel ")
 
 
 @pytest.mark.parametrize("argv, culprit", [

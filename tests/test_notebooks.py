@@ -59,7 +59,7 @@ def test_every_chapter_has_a_bad_parameter_case():
 def test_bad_parameter_stops_with_named_error(chapter, tmp_path):
     import papermill as pm
 
-    from ntkbook.__main__ import run_chapter
+    from ntkbook.runner import run_chapter
 
     name, value = BAD_PARAMETERS[chapter]
     with pytest.raises(pm.PapermillExecutionError, match=f"parameter {name}"):

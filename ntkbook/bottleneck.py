@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .models import Model, activation_fn
+from .models import Model, activation_fn, check_sizes
 
 __all__ = ["bottleneck_mlp"]
 
@@ -42,9 +42,7 @@ def bottleneck_mlp(in_dim: int, width: int, bottleneck: int, *,
     Returns:
       ``Model`` with ``params = [{"W": (d, m)}, {"W": (m, b)}, {"W": (b, m)}, {"W": (m, 1)}]``.
     """
-    for name, value in (("in_dim", in_dim), ("width", width), ("bottleneck", bottleneck)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_sizes(in_dim=in_dim, width=width, bottleneck=bottleneck)
     phi = activation_fn(activation)
     psi = activation_fn(bottleneck_activation or activation)
     sizes = [in_dim, width, bottleneck, width, 1]

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from .gates import gated_act
-from .models import Model
+from .models import Model, check_sizes
 
 __all__ = ["conv1d", "conv_length", "gated_cnn", "gated_rescnn"]
 
@@ -63,12 +63,6 @@ def _dense_init(key, n_in, n_out):
     return {"W": jax.random.normal(key, (n_in, n_out)) / jnp.sqrt(n_in), "b": jnp.zeros((n_out,))}
 
 
-def _check(**sizes):
-    for name, value in sizes.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def gated_cnn(length: int, channels: int, depth: int, num_classes: int, *,
               kernel_size: int = 3) -> Model:
     """Plain 1-D CNN: ``depth`` strided gated conv layers, then a linear read-out.
@@ -82,8 +76,8 @@ def gated_cnn(length: int, channels: int, depth: int, num_classes: int, *,
       ``Model``; ``params = {"convs": [{"W", "b"}] * depth, "out": {"W", "b"},
       "s": [(channels,)] * depth}``, ``apply_fn(params, x: (n, length)) -> (n, C)``.
     """
-    _check(length=length, channels=channels, depth=depth, num_classes=num_classes,
-           kernel_size=kernel_size)
+    check_sizes(length=length, channels=channels, depth=depth, num_classes=num_classes,
+                kernel_size=kernel_size)
     kernels = [kernel_size + 2] + [kernel_size] * (depth - 1)
     out_len = length
     for k in kernels:
@@ -124,8 +118,8 @@ def gated_rescnn(length: int, channels: int, depth: int, num_classes: int, *,
       ``Model``; ``params = {"stem": {"W", "b"}, "blocks": [{"W", "b", "V", "c"}] * depth,
       "out": {"W", "b"}, "s": [(channels,)] * depth}``; ``apply_fn -> (n, C)``.
     """
-    _check(length=length, channels=channels, depth=depth, num_classes=num_classes,
-           kernel_size=kernel_size, stem_stride=stem_stride)
+    check_sizes(length=length, channels=channels, depth=depth, num_classes=num_classes,
+                kernel_size=kernel_size, stem_stride=stem_stride)
     stem_k = kernel_size + 2
     out_len = conv_length(length, stem_k, stem_stride)
 

@@ -20,7 +20,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Model", "ACTIVATIONS", "activation_fn", "mlp", "resnet", "antisymmetric"]
+__all__ = ["Model", "ACTIVATIONS", "activation_fn", "check_sizes", "mlp", "resnet", "antisymmetric"]
 
 ACTIVATIONS: dict[str, Callable] = {
     "relu": jax.nn.relu,
@@ -49,9 +49,11 @@ def activation_fn(name: str) -> Callable:
     return ACTIVATIONS[name]
 
 
-def _check_positive_int(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+def check_sizes(**sizes) -> None:
+    """``ValueError("NAME must be a positive int, got ...")`` unless every size is an int >= 1."""
+    for name, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def mlp(
@@ -86,8 +88,7 @@ def mlp(
       ``Model`` with ``params = [{"W": (n_{l-1}, n_l), "b": (n_l,)}, ...]``
       (depth + 1 layers) and ``apply_fn(params, x: (n, d)) -> (n, 1)``.
     """
-    for name, value in (("in_dim", in_dim), ("width", width), ("depth", depth)):
-        _check_positive_int(name, value)
+    check_sizes(in_dim=in_dim, width=width, depth=depth)
     phi = activation_fn(activation)
     psi = activation_fn(output_activation or "identity")
     sizes = [in_dim] + [width] * depth + [1]
@@ -154,8 +155,7 @@ def resnet(in_dim: int, width: int, depth: int, *, alpha: float,
     Returns:
       ``Model``; ``params = {"A": (d, m), "v": (m,), "blocks": [{"W", "V"}]}``.
     """
-    for name, value in (("in_dim", in_dim), ("width", width), ("depth", depth)):
-        _check_positive_int(name, value)
+    check_sizes(in_dim=in_dim, width=width, depth=depth)
     if not isinstance(train_ends, bool):
         raise ValueError(f"train_ends must be True or False, got {train_ends!r}")
     freeze = (lambda a: a) if train_ends else jax.lax.stop_gradient

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from .gates import gated_act
-from .models import Model
+from .models import Model, check_sizes
 
 __all__ = ["gated_mlp", "gated_resmlp"]
 
@@ -31,12 +31,6 @@ def _dense_init(key, n_in, n_out, gain, bias_std=0.0):
     w_key, b_key = jax.random.split(key)
     w = jax.random.normal(w_key, (n_in, n_out)) * jnp.sqrt(gain / n_in)
     return {"W": w, "b": bias_std * jax.random.normal(b_key, (n_out,))}
-
-
-def _check_sizes(**sizes):
-    for name, value in sizes.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 # ----------------------------------------------------------------------- models
@@ -62,7 +56,7 @@ def gated_mlp(in_dim: int, width: int, depth: int, num_classes: int, *,
       ``Model``; ``params = {"layers": [{"W", "b"}] * (L + 1), "s": [(m,)] * L}``
       and ``apply_fn(params, x: (n, d)) -> (n, C)``.
     """
-    _check_sizes(in_dim=in_dim, width=width, depth=depth, num_classes=num_classes)
+    check_sizes(in_dim=in_dim, width=width, depth=depth, num_classes=num_classes)
     sizes = [in_dim] + [width] * depth + [num_classes]
 
     def init_fn(key):
@@ -97,7 +91,7 @@ def gated_resmlp(in_dim: int, width: int, depth: int, num_classes: int, *,
       ``Model``; ``params = {"embed": {"W", "b"}, "blocks": [{"W", "b", "V",
       "c"}] * L, "out": {"W", "b"}, "s": [(m,)] * L}``; ``apply_fn -> (n, C)``.
     """
-    _check_sizes(in_dim=in_dim, width=width, depth=depth, num_classes=num_classes)
+    check_sizes(in_dim=in_dim, width=width, depth=depth, num_classes=num_classes)
 
     def init_fn(key):
         e_key, o_key, b_key = jax.random.split(key, 3)

@@ -51,14 +51,6 @@ def test_alignment_closed_form():
         lr.alignment(jnp.ones((3, 2)), jnp.ones((2, 4)))
 
 
-def _tiny(key, skip=False):
-    data_key, init_key = jax.random.split(key)
-    x = jax.random.normal(data_key, (6, 3))
-    y = jnp.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0])
-    params = linear_tail.init_params([3, 4, 4, 3, 2, 1], key=init_key)
-    return params, x, y
-
-
 def test_stable_neurons_hand_built():
     w1 = jnp.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [1.0, -1.0]])
     x = jnp.array([[1.0, 1.0], [2.0, 1.0], [1.0, 3.0]])
@@ -73,7 +65,7 @@ def test_stable_neurons_hand_built():
 
 
 def test_matrix_invariance_diagonal_is_balancedness():
-    params, _, _ = _tiny(jax.random.PRNGKey(6))
+    params = linear_tail.init_params([3, 4, 4, 3, 2, 1], key=jax.random.PRNGKey(6))
     inv = lr.matrix_invariance(params[1], params[2])
     np.testing.assert_allclose(jnp.diag(inv), -lr.neuron_balancedness(params[1], params[2]),
                                rtol=1e-12)

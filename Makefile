@@ -123,8 +123,9 @@ book: setup $(MATHJAX)
 	NTKBOOK_NO_PROGRESS=1 $(VENV)/bin/jupyter-book build . --builder html -W -n --keep-going
 	@echo "book built: _build/html/index.html"
 
+# --durations: the slowest tests are listed at the end of every run (CI logs too).
 test: setup $(MATHJAX) $(CHROMIUM) $(BWRAP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests --durations=25
 
 test-fast: setup
 	$(PY) -m pytest -q tests -m "not notebook and not book and not browser"

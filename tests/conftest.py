@@ -48,8 +48,8 @@ def _quick_params(chapter: str, extra: dict) -> tuple[dict, Path]:
 def _start_all_quick_runs() -> None:
     """Start every chapter's quick run, ``NUM_PARALLEL_RUNS`` at a time (once per session).
 
-    The first notebook test pays for all of them, but on 2 cores two kernels
-    side by side finish the six chapters well before six in a row would.
+    Started when collection ends, if any selected test reads a quick run: the
+    chapters run in worker processes while the tests that do not need them run.
     """
     if _prefetch:
         return
@@ -66,13 +66,32 @@ def _start_all_quick_runs() -> None:
     pool.shutdown(wait=False)
 
 
+def _needs_quick_runs(item) -> bool:
+    return item.get_closest_marker("book") is not None or "quick_results" in getattr(
+        item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that read the chapters' quick runs go last, in their order.
+
+    The runs start when collection ends (``pytest_collection_finish``) and go on
+    in worker processes while the other tests run here, so the two cores stay busy.
+    """
+    items.sort(key=_needs_quick_runs)        # stable: the order within each group stays
+
+
+def pytest_collection_finish(session):
+    if any(_needs_quick_runs(item) for item in session.items):
+        _start_all_quick_runs()
+
+
 def run_quick(chapter: str, **extra) -> dict:
     """Run ``notebooks/{chapter}.ipynb`` in quick mode once per session.
 
     Returns the notebook's results JSON as a dict; the executed notebook is
     ``_build/quick/notebooks/{chapter}.ipynb``. Runs without ``extra``
-    parameters are the chapter tests' and the book's: all six start together
-    on the first call (see ``_start_all_quick_runs``).
+    parameters are the chapter tests' and the book's: all six were started when
+    collection ended (see ``_start_all_quick_runs``).
     """
     key = (chapter, tuple(sorted(extra.items())))
     if key not in _runs:

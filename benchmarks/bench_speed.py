@@ -25,7 +25,8 @@ rounds (the least disturbed one), the kernel table their median.
 
 Usage::
 
-    python benchmarks/bench_speed.py                    # both tables
+    python benchmarks/bench_speed.py                    # both tables (~20 min on 2 busy cores;
+                                                        # most of it is neural-tangents at m = 4096)
     python benchmarks/bench_speed.py --only kernel --widths 256 1024 --inputs 32
 """
 from __future__ import annotations
@@ -185,9 +186,9 @@ def main(argv=None) -> None:
     parser.add_argument("--widths", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--inputs", type=int, nargs="+", default=[8, 32, 256])
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-jac-gb", type=float, default=4.0)
-    parser.add_argument("--max-nt-seconds", type=float, default=20.0)
+    parser.add_argument("--max-nt-seconds", type=float, default=10.0)
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--hessian-widths", type=int, nargs="+", default=[256, 512, 1024, 2048])
     parser.add_argument("--num-iters", type=int, default=30)

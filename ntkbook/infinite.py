@@ -6,29 +6,81 @@ Hongler 2018, arXiv 1806.07572, Thm. 1), which neural-tangents' ``stax``
 computes in closed form. ``stax_mlp`` and ``stax_resnet`` are the ``stax``
 twins of ``ntkbook.models.mlp`` and ``ntkbook.models.resnet`` (same
 constants), and ``infinite_ntk_fn`` maps a ``Model.config`` to its limit
-kernel. This is the only module that imports neural-tangents (lazily:
-TensorFlow comes with it).
+kernel. This is the only module that imports neural-tangents, and it does so
+lazily, on first use.
+
+neural-tangents' ``__init__`` imports its ``experimental`` subpackage, whose
+TensorFlow port of the empirical kernel (through ``jax.experimental.jax2tf``)
+imports TensorFlow and Keras: 10 of the 11 s that ``import neural_tangents``
+costs on 2 cores. Nothing here uses it, so importing this module registers
+``neural_tangents.experimental`` to load with ``importlib.util.LazyLoader``:
+``nt.experimental`` still works, and TensorFlow is imported only when one of
+its attributes is first read (see ``defer_experimental``).
 """
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import os
+import sys
 
-__all__ = ["infinite_ntk_fn", "stax_mlp", "stax_resnet"]
+__all__ = ["defer_experimental", "infinite_ntk_fn", "stax_mlp", "stax_resnet"]
+
+_EXPERIMENTAL = "neural_tangents.experimental"
+
+
+class _LazyFinder(importlib.abc.MetaPathFinder):
+    """Finds the module ``name`` once, with a ``LazyLoader``."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def find_spec(self, name, path, target=None):
+        if name != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
+
+
+def defer_experimental(name: str = _EXPERIMENTAL) -> bool:
+    """Make the next ``import neural_tangents`` load its ``experimental`` lazily.
+
+    Installs a one-shot finder at the front of ``sys.meta_path`` (the
+    ``LazyLoader`` pattern of the ``importlib`` docs, through a finder so
+    that the import system never reads the lazy module while importing its
+    parent). Returns True if installed; False if neural-tangents is already
+    imported or a finder is already waiting. ``name`` is the submodule to
+    defer (a parameter for the tests).
+    """
+    if name.rpartition(".")[0] in sys.modules or any(
+            isinstance(f, _LazyFinder) and f.name == name for f in sys.meta_path):
+        return False
+    sys.meta_path.insert(0, _LazyFinder(name))
+    return True
+
+
+defer_experimental()
 
 
 def _stax():
-    """Import neural-tangents' stax (TensorFlow comes with it) quietly.
+    """Import neural-tangents' stax quietly.
 
-    TensorFlow and XLA print C++ registration warnings on stderr at import
-    time, before ``TF_CPP_MIN_LOG_LEVEL`` can act; the import runs with file
-    descriptor 2 pointed at /dev/null and then restored.
+    XLA (and TensorFlow, if ``neural_tangents.experimental`` is loaded
+    eagerly because neural-tangents was imported before this module) print
+    C++ registration warnings on stderr at import time, before
+    ``TF_CPP_MIN_LOG_LEVEL`` can act; the import runs with file descriptor 2
+    pointed at /dev/null and then restored.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-            from neural_tangents import stax  # heavy: TensorFlow is imported here
+            from neural_tangents import stax
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -63,3 +63,14 @@ def test_mnist1d_is_offline_deterministic_and_leaves_global_rng_alone():
     assert easy[0].shape == (160, 40) and not np.allclose(x, easy[0])
     with pytest.raises(ValueError, match="level"):
         nk.data.mnist1d("hardest", seed=0)
+
+
+def test_digits_are_sklearns_load_digits():
+    from sklearn.datasets import load_digits
+
+    reference = load_digits()
+    x, labels = nk.data.digits(tuple(range(10)))
+    np.testing.assert_array_equal(np.asarray(labels), reference.target)
+    expected = reference.data / 16.0
+    np.testing.assert_allclose(np.asarray(x), expected / np.linalg.norm(expected, axis=1,
+                                                                        keepdims=True), rtol=0)

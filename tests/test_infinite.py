@@ -3,6 +3,9 @@
 The stax twins themselves are checked against the closed forms in
 tests/test_kernels.py (``stax_mlp``) and tests/test_resntk.py (``stax_resnet``).
 """
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -41,3 +44,32 @@ def test_infinite_ntk_fn_of_a_resnet_config_is_its_stax_twin():
 def test_infinite_ntk_fn_rejects_unknown_kind():
     with pytest.raises(ValueError, match="kind"):
         nk.infinite_ntk_fn({"kind": "cnn"})
+
+
+def test_defer_experimental_loads_the_submodule_on_first_use(tmp_path, monkeypatch):
+    # A package whose __init__ imports a heavy subpackage, as neural-tangents'
+    # imports `experimental` (and with it TensorFlow).
+    pkg = tmp_path / "deferpkg"
+    (pkg / "heavy").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from . import heavy\nLIGHT = 1\n")
+    (pkg / "heavy" / "__init__.py").write_text(
+        "import sys\nsys.modules['deferpkg'].HEAVY_RAN = True\nVALUE = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert nk.infinite.defer_experimental("deferpkg.heavy")
+    assert not nk.infinite.defer_experimental("deferpkg.heavy")     # one finder at a time
+    import deferpkg
+    try:
+        assert deferpkg.LIGHT == 1 and not hasattr(deferpkg, "HEAVY_RAN")
+        assert deferpkg.heavy.VALUE == 42 and deferpkg.HEAVY_RAN     # loads on first read
+        assert not nk.infinite.defer_experimental("deferpkg.heavy")  # parent imported
+    finally:
+        for name in ("deferpkg", "deferpkg.heavy"):
+            sys.modules.pop(name, None)
+
+
+def test_importing_neural_tangents_after_ntkbook_does_not_import_tensorflow():
+    code = ("import sys, ntkbook, neural_tangents as nt; "
+            "assert nt.stax.Relu and nt.predict.gradient_descent_mse; "
+            "print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

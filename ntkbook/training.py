@@ -101,16 +101,25 @@ def train(loss_fn: Callable, params, optimizer: optax.GradientTransformation, *,
         updates, state = optimizer.update(grad, state, p)
         return (optax.apply_updates(p, updates), state), loss
 
-    def chunk(carry, _):
-        carry, losses = jax.lax.scan(step, carry, None, length=record_every)
-        return carry, (losses, metrics_fn(carry[0]) if metrics_fn else None)
+    carry = (params, optimizer.init(params))
+    if metrics_fn is None:
+        (final, _), losses = jax.lax.scan(step, carry, None, length=num_steps)
+        return TrainResult(final, jnp.append(losses, loss_fn(final)), None)
 
-    metrics0 = metrics_fn(params) if metrics_fn else None
-    (final, _), (losses, history) = jax.lax.scan(
-        chunk, (params, optimizer.init(params)), None, length=num_steps // record_every)
-    losses = jnp.concatenate([losses.reshape(-1), loss_fn(final)[None]])
-    if metrics_fn:
-        history = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), metrics0, history)
+    # metrics_fn appears once in the program: iteration i records it at step
+    # i * record_every, then runs the next record_every steps (none after the last)
+    num_chunks = num_steps // record_every
+    no_losses = jnp.zeros(record_every, jax.eval_shape(loss_fn, params).dtype)
+
+    def chunk(carry, i):
+        metrics = metrics_fn(carry[0])
+        carry, losses = jax.lax.cond(
+            i < num_chunks, lambda c: jax.lax.scan(step, c, None, length=record_every),
+            lambda c: (c, no_losses), carry)
+        return carry, (losses, metrics)
+
+    (final, _), (losses, history) = jax.lax.scan(chunk, carry, jnp.arange(num_chunks + 1))
+    losses = jnp.append(losses[:-1].reshape(-1), loss_fn(final))
     return TrainResult(final, losses, history)
 
 

@@ -86,8 +86,8 @@ def test_lanczos_coefficients_match_dense_recurrence(problem):
 
 def test_lanczos_ritz_values_match_dense_recurrence(problem):
     # The eigenvalues of T_k (what spectral_norm reads) from the compiled
-    # two-steps-per-iteration scan equal those of the textbook recurrence to
-    # 1e-10 of ||H|| in float64, for an even and an odd number of steps.
+    # scan equal those of the textbook recurrence to 1e-10 of ||H|| in
+    # float64, for an even and an odd number of steps.
     fn, params = problem
     flat, _ = ravel_pytree(params)
     dense = np.asarray(nk.hessian.dense_hessian(fn, params))

@@ -47,6 +47,28 @@ def test_train_with_optax_and_metrics():
     assert result.losses[-1] < result.losses[0]
 
 
+def test_train_records_metrics_at_every_record_step_and_traces_them_once():
+    # metrics at steps 0, r, ..., T are those of the parameters after that many
+    # steps, and the same losses as a run without metrics; metrics_fn is traced
+    # once (one compiled copy in the program).
+    apply_fn, x, y, params = _problem()
+    loss, traces = nk.mse_loss(apply_fn, x, y), []
+
+    def metrics_fn(p):
+        traces.append(1)
+        return {"w": p["w"], "loss": loss(p)}
+
+    result = nk.train(loss, params, optax.adam(0.05), num_steps=30, record_every=10,
+                      metrics_fn=metrics_fn)
+    assert len(traces) == 1
+    plain = nk.train(loss, params, optax.adam(0.05), num_steps=30)
+    np.testing.assert_array_equal(result.losses, plain.losses)
+    for i, steps in enumerate((0, 10, 20, 30)):
+        p = nk.train(loss, params, optax.adam(0.05), num_steps=steps).params if steps else params
+        np.testing.assert_allclose(result.metrics["w"][i], p["w"], rtol=1e-12)
+        np.testing.assert_allclose(result.metrics["loss"][i], result.losses[steps], rtol=1e-12)
+
+
 def test_train_compiles_once_under_the_callers_jit_and_vmaps_over_seeds():
     apply_fn, x, y, params = _problem()
     traces = []

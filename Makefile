@@ -17,7 +17,11 @@ export PYTHONHASHSEED := 0
 PYTHON ?=
 PYTHONS := 3.13 3.12 3.11
 # uv (from PyPI, pinned in the lock) installs the lock file exactly: `uv pip
-# sync` also removes what the lock no longer lists.
+# sync` also removes what the lock no longer lists. --compile-bytecode writes
+# every module's .pyc at install (about 25 s): uv does not by default, and where
+# PYTHONDONTWRITEBYTECODE is set (as on our CI machines) nothing writes them
+# later, so every process would re-parse jax, scipy, matplotlib ... from source
+# (2-3 s more per chapter run, per test process, per graded notebook).
 UV_VERSION = $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' requirements.lock)
 
 # apt-get as root, else through sudo.
@@ -74,7 +78,7 @@ setup:
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(UV) pip sync --quiet --python $(PY) --require-hashes requirements.lock
+	$(UV) pip sync --quiet --python $(PY) --require-hashes --compile-bytecode requirements.lock
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	@touch $(STAMP)
 	@echo "setup: $(VENV) is ready ($$($(PY) --version))"

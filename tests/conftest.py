@@ -1,4 +1,5 @@
-"""Shared fixtures: float64 for the whole session, quick-mode notebook runs.
+"""Shared fixtures: float64 for the whole session, quick-mode notebook runs,
+and session fixtures computed in the background.
 
 Notebook runs are cached per session under ``_build/quick/`` so the book
 build test can reuse the executed notebooks instead of running them again.
@@ -66,23 +67,65 @@ def _start_all_quick_runs() -> None:
     pool.shutdown(wait=False)
 
 
+# Slow session fixtures whose work runs in child processes (grading) are
+# computed by a thread started when collection ends, like the quick runs.
+_background_jobs: dict = {}     # name -> (fixture names that wait for it, job)
+_background: dict = {}          # name -> Future
+
+
+def background(name: str, fixtures: tuple[str, ...]):
+    """Register ``job()`` (a test module's decorator) to start when collection ends.
+
+    It starts if a selected test uses one of ``fixtures``, which read its result
+    with ``background_result(name)``; those tests run last. Meant for work done
+    in child processes, so the thread leaves the interpreter to the tests.
+    """
+    def register(job):
+        _background_jobs[name] = (tuple(fixtures), job)
+        return job
+    return register
+
+
+def background_result(name: str):
+    """The registered job's return value (started now if it was not); its error re-raised."""
+    if name not in _background:
+        _start_background(name)
+    return _background[name].result()
+
+
+def _start_background(name: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"background-{name}")
+    _background[name] = pool.submit(_background_jobs[name][1])
+    pool.shutdown(wait=False)
+
+
+def _uses_background(item) -> bool:
+    names = set(getattr(item, "fixturenames", ()))
+    return any(names & set(fixtures) for fixtures, _ in _background_jobs.values())
+
+
 def _needs_quick_runs(item) -> bool:
     return item.get_closest_marker("book") is not None or "quick_results" in getattr(
         item, "fixturenames", ())
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Tests that read the chapters' quick runs go last, in their order.
+    """Tests that wait for background work (quick runs, grading) go last, in their order.
 
-    The runs start when collection ends (``pytest_collection_finish``) and go on
-    in worker processes while the other tests run here, so the two cores stay busy.
+    That work starts when collection ends (``pytest_collection_finish``) and goes
+    on in worker processes while the other tests run here, so the two cores stay busy.
     """
-    items.sort(key=_needs_quick_runs)        # stable: the order within each group stays
+    items.sort(key=lambda item: _uses_background(item) or _needs_quick_runs(item))  # stable
 
 
 def pytest_collection_finish(session):
     if any(_needs_quick_runs(item) for item in session.items):
         _start_all_quick_runs()
+    for name, (fixtures, _) in _background_jobs.items():
+        if any(set(getattr(item, "fixturenames", ())) & set(fixtures) for item in session.items):
+            _start_background(name)
 
 
 def run_quick(chapter: str, **extra) -> dict:

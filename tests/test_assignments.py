@@ -24,16 +24,20 @@ Grading executes notebooks (~10-30 s each on 2 idle cores), hence the
 ``notebook`` marker (``make test-fast`` skips these). Hostile submissions:
 ``test_grading_hostile.py``.
 """
+import atexit
 import csv
 import json
 import re
 import shutil
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from conftest import background, background_result
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = ROOT / "assignments"
@@ -47,27 +51,25 @@ NAMES = build.assignment_names()
 SAMPLES = sorted((ASSIGNMENTS / "samples").glob("*.ipynb"))
 
 
-@pytest.fixture(scope="session")
-def dist(tmp_path_factory):
-    """Student versions and autograder zips of every assignment, built once from a copy
-    of the masters in a folder of their own (``build.py --source``)."""
-    source = tmp_path_factory.mktemp("private_masters")
+@background("assignments", fixtures=("dist", "graded"))
+def _build_and_grade():
+    """Build every assignment, then grade its solution and student version (and the
+    samples) with grade.py: started in a thread when collection ends (conftest), so
+    the other tests run while otter and the sandboxed notebooks use the cores.
+
+    Returns ``(dist, rows by submission path, csv path)``.
+    """
+    base = Path(tempfile.mkdtemp(prefix="ntkbook-assignments-"))
+    atexit.register(shutil.rmtree, base, ignore_errors=True)
+    # Student versions and autograder zips, built from a copy of the masters in a
+    # folder of their own (``build.py --source``).
+    source, dist = base / "private_masters", base / "dist"
     for name in NAMES:
         shutil.copytree(ASSIGNMENTS / name, source / name)
-    out = tmp_path_factory.mktemp("assignments_dist")
     for name in NAMES:
-        build.build_one(name, out, run_tests=False, source=source)
-    return out
-
-
-@pytest.fixture(scope="session")
-def graded(dist, tmp_path_factory):
-    """grade.py run once on solutions/NN.ipynb + students/NN.ipynb for every assignment.
-
-    Returns ``(rows by submission path, csv path)``.
-    """
+        build.build_one(name, dist, run_tests=False, source=source)
+    # grade.py on solutions/NN.ipynb + students/NN.ipynb for every assignment
     ensure_bubblewrap()
-    base = tmp_path_factory.mktemp("grading")
     subs = base / "submissions"
     for name in NAMES:
         (subs / "solutions").mkdir(parents=True, exist_ok=True)
@@ -79,7 +81,22 @@ def graded(dist, tmp_path_factory):
         shutil.copy(sample, subs / "samples" / sample.name)
     out = base / "scores.csv"
     rows = grade.grade_folder(subs, out, dist=dist, jobs=2, verbose=False)
-    return {row["submission"]: row for row in rows}, out
+    return dist, {row["submission"]: row for row in rows}, out
+
+
+@pytest.fixture(scope="session")
+def dist():
+    """Student versions and autograder zips of every assignment (``build.py --source``)."""
+    return background_result("assignments")[0]
+
+
+@pytest.fixture(scope="session")
+def graded():
+    """grade.py run once on solutions/NN.ipynb + students/NN.ipynb for every assignment.
+
+    Returns ``(rows by submission path, csv path)``.
+    """
+    return background_result("assignments")[1:]
 
 
 def test_there_are_assignments():

@@ -1,5 +1,6 @@
 """The chapter runner ``python -m ntkbook``."""
 import json
+import re
 import os
 import signal
 import subprocess
@@ -159,13 +160,19 @@ def test_ctrl_c_leaves_nothing_half_written(tmp_path):
                              "-p", "RESULTS_PATH", "old.json", "-o", "runs"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
+    start, seen = time.monotonic(), []
     for line in proc.stdout:  # wait until the kernel is inside a long computation
+        seen.append(f"{time.monotonic() - start:5.1f} s: {line.rstrip()}")
         if "Cross-check: finite networks" in line:   # its cell runs >= 4 s on 2 quiet cores
             break
+    ignored = re.search(r"SigIgn:\s*(\w+)", Path(f"/proc/{proc.pid}/status").read_text())
     time.sleep(1)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     proc.wait(timeout=120)
-    assert proc.returncode == 130, proc.stderr.read()
+    assert proc.returncode == 130, (
+        f"exit {proc.returncode} {time.monotonic() - start:.1f} s after start; runner's "
+        f"SigIgn {ignored and ignored.group(1)}; lines read:\n" + "\n".join(seen)
+        + "\nstderr:\n" + proc.stderr.read())
     assert (tmp_path / "old.json").read_text() == "{}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.json", "runs"]
     assert not list((tmp_path / "runs").iterdir())

@@ -156,8 +156,13 @@ def test_run_writes_per_run_files_and_relative_results_path(tmp_path):
 def test_ctrl_c_leaves_nothing_half_written(tmp_path):
     (tmp_path / "old.json").write_text("{}")
     env = {**os.environ, "NTKBOOK_NO_PROGRESS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "ntkbook", "run", "4", "-p", "QUICK", "True",
-                             "-p", "RESULTS_PATH", "old.json", "-o", "runs"],
+    # `python -m ntkbook run 4 ...` as a terminal starts it: with Ctrl-C raising
+    # KeyboardInterrupt. (A test run started in the background by a script inherits
+    # SIGINT ignored, and Python then keeps ignoring it.)
+    args = ["run", "4", "-p", "QUICK", "True", "-p", "RESULTS_PATH", "old.json", "-o", "runs"]
+    code = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            f"sys.argv = ['ntkbook', *{args!r}]; runpy.run_module('ntkbook', run_name='__main__')")
+    proc = subprocess.Popen([sys.executable, "-c", code],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     start, seen = time.monotonic(), []

@@ -1,6 +1,6 @@
 """Hostile submissions: each grades to zero or is flagged, and the batch completes with a full CSV.
 
-One batch (``grade.py --jobs 2``, graded in the background from collection on) of assignment 04's
+One batch (``grade.py --jobs 2``, module-scoped fixture) of assignment 04's
 student version with attacks added after its setup cell:
 
 * ``patch_run_doctest`` — the two lines that scored 8/8 before: replace
@@ -22,15 +22,12 @@ otter runs on two cores, about a minute on a quiet machine. (Notebooks that
 otter never runs — a list, a string as ``metadata.otter`` — are in
 ``test_grading.py``.)
 """
-import atexit
 import copy
 import csv
 import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,7 +39,6 @@ sys.path.insert(0, str(ASSIGNMENTS))
 
 import build  # noqa: E402
 import grade  # noqa: E402
-from conftest import background, background_result  # noqa: E402
 from test_grading import _host_processes_with, ensure_bubblewrap  # noqa: E402
 
 NAME = "04_zonal_spectrum"
@@ -116,14 +112,11 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@background("hostile", fixtures=("hostile",))
-def _hostile_batch():
-    """The batch, graded in a thread started when collection ends (conftest), so the
-    other tests run meanwhile: ``(rows by submission, exit code, dist, bundle hash
-    before, marker path)``."""
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """The batch: ``(rows by submission, CSV rows, dist, bundle hash before, marker path)``."""
     ensure_bubblewrap()
-    base = Path(os.path.realpath(tempfile.mkdtemp(prefix="ntkbook-hostile-")))
-    atexit.register(shutil.rmtree, base, ignore_errors=True)
+    base = Path(os.path.realpath(tmp_path_factory.mktemp("hostile")))
     dist = base / "dist"
     build.build_one(NAME, dist, run_tests=False)
     zip_path = build.autograder_zip(dist, NAME)
@@ -151,12 +144,6 @@ def _hostile_batch():
         table = list(csv.DictReader(f))
     rows = {row["submission"]: row for row in table}
     return rows, code, dist, before, marker
-
-
-@pytest.fixture(scope="module")
-def hostile():
-    """The batch: ``(rows by submission, exit code, dist, bundle hash before, marker path)``."""
-    return background_result("hostile")
 
 
 def test_batch_completes_with_a_full_csv(hostile):

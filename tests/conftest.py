@@ -9,6 +9,7 @@ fails here.
 """
 import json
 import os
+import threading
 from pathlib import Path
 
 os.environ.setdefault("JAX_ENABLE_X64", "1")
@@ -71,6 +72,7 @@ def _start_all_quick_runs() -> None:
 # computed by a thread started when collection ends, like the quick runs.
 _background_jobs: dict = {}     # name -> (fixture names that wait for it, job)
 _background: dict = {}          # name -> Future
+_background_lock = threading.Lock()
 
 
 def background(name: str, fixtures: tuple[str, ...]):
@@ -87,23 +89,32 @@ def background(name: str, fixtures: tuple[str, ...]):
 
 
 def background_result(name: str):
-    """The registered job's return value (started now if it was not); its error re-raised."""
-    if name not in _background:
-        _start_background(name)
+    """The registered job's return value (started now if it was not); its error re-raised.
+
+    A job may wait for another one this way.
+    """
+    _start_background(name)
     return _background[name].result()
 
 
 def _start_background(name: str) -> None:
+    """Start the job ``name`` in a thread of its own, unless it has started."""
     from concurrent.futures import ThreadPoolExecutor
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"background-{name}")
-    _background[name] = pool.submit(_background_jobs[name][1])
-    pool.shutdown(wait=False)
+    with _background_lock:
+        if name in _background:
+            return
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"background-{name}")
+        _background[name] = pool.submit(_background_jobs[name][1])
+        pool.shutdown(wait=False)
+
+
+def _uses(item, fixtures) -> bool:
+    return not set(getattr(item, "fixturenames", ())).isdisjoint(fixtures)
 
 
 def _uses_background(item) -> bool:
-    names = set(getattr(item, "fixturenames", ()))
-    return any(names & set(fixtures) for fixtures, _ in _background_jobs.values())
+    return any(_uses(item, fixtures) for fixtures, _ in _background_jobs.values())
 
 
 def _needs_quick_runs(item) -> bool:
@@ -124,7 +135,7 @@ def pytest_collection_finish(session):
     if any(_needs_quick_runs(item) for item in session.items):
         _start_all_quick_runs()
     for name, (fixtures, _) in _background_jobs.items():
-        if any(set(getattr(item, "fixturenames", ())) & set(fixtures) for item in session.items):
+        if any(_uses(item, fixtures) for item in session.items):
             _start_background(name)
 
 

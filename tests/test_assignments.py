@@ -51,25 +51,30 @@ NAMES = build.assignment_names()
 SAMPLES = sorted((ASSIGNMENTS / "samples").glob("*.ipynb"))
 
 
-@background("assignments", fixtures=("dist", "graded"))
-def _build_and_grade():
-    """Build every assignment, then grade its solution and student version (and the
-    samples) with grade.py: started in a thread when collection ends (conftest), so
-    the other tests run while otter and the sandboxed notebooks use the cores.
-
-    Returns ``(dist, rows by submission path, csv path)``.
-    """
+# Built and graded in threads started when collection ends (conftest.background),
+# so the other tests run while otter and the sandboxed notebooks use the cores.
+@background("assignments_dist", fixtures=("dist", "graded"))
+def _build():
+    """Student versions and autograder zips of every assignment, built from a copy of
+    the masters in a folder of their own (``build.py --source``): the dist folder."""
     base = Path(tempfile.mkdtemp(prefix="ntkbook-assignments-"))
     atexit.register(shutil.rmtree, base, ignore_errors=True)
-    # Student versions and autograder zips, built from a copy of the masters in a
-    # folder of their own (``build.py --source``).
     source, dist = base / "private_masters", base / "dist"
     for name in NAMES:
         shutil.copytree(ASSIGNMENTS / name, source / name)
     for name in NAMES:
         build.build_one(name, dist, run_tests=False, source=source)
-    # grade.py on solutions/NN.ipynb + students/NN.ipynb for every assignment
+    return dist
+
+
+@background("assignments_graded", fixtures=("graded",))
+def _grade():
+    """grade.py on solutions/NN.ipynb + students/NN.ipynb for every assignment (and the
+    samples), once the build is done: ``(rows by submission path, csv path)``."""
+    dist = background_result("assignments_dist")
     ensure_bubblewrap()
+    base = Path(tempfile.mkdtemp(prefix="ntkbook-grading-"))
+    atexit.register(shutil.rmtree, base, ignore_errors=True)
     subs = base / "submissions"
     for name in NAMES:
         (subs / "solutions").mkdir(parents=True, exist_ok=True)
@@ -81,13 +86,13 @@ def _build_and_grade():
         shutil.copy(sample, subs / "samples" / sample.name)
     out = base / "scores.csv"
     rows = grade.grade_folder(subs, out, dist=dist, jobs=2, verbose=False)
-    return dist, {row["submission"]: row for row in rows}, out
+    return {row["submission"]: row for row in rows}, out
 
 
 @pytest.fixture(scope="session")
 def dist():
     """Student versions and autograder zips of every assignment (``build.py --source``)."""
-    return background_result("assignments")[0]
+    return background_result("assignments_dist")
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +101,7 @@ def graded():
 
     Returns ``(rows by submission path, csv path)``.
     """
-    return background_result("assignments")[1:]
+    return background_result("assignments_graded")
 
 
 def test_there_are_assignments():

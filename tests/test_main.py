@@ -1,7 +1,7 @@
 """The chapter runner ``python -m ntkbook``."""
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys

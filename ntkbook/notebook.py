@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import jax
@@ -16,7 +17,7 @@ import numpy as np
 
 __all__ = ["check_bool", "check_int", "check_float", "check_choice", "check_int_list",
            "check_float_list", "check_path", "Knob", "Int", "Float", "Bool", "Choice",
-           "IntList", "FloatList", "resolve", "over_seeds", "point_keys", "write_results", "progress",
+           "IntList", "FloatList", "resolve", "over_seeds", "parallel_map", "cpu_threads", "point_keys", "write_results", "progress",
            "to_jsonable", "glue", "claim", "assert_claims"]
 
 
@@ -107,25 +108,45 @@ def check_path(name: str, value) -> str | None:
     return value
 
 
-def over_seeds(one_seed, key, num_seeds: int):
+def over_seeds(one_seed, key, num_seeds: int, *, threads: int | None = None):
     """``one_seed(k)`` for the ``num_seeds`` keys ``jax.random.split(key, num_seeds)``.
 
-    All seeds run in one compiled program (``jax.jit`` of ``jax.lax.map``), so
-    an experiment compiles once per shape, whatever the number of seeds.
-    ``lax.map`` (a loop inside the program) rather than ``jax.vmap``: on a CPU
-    the batched program compiled 30-40% slower and ran no faster for the
-    Hessian and training experiments of this book (``benchmarks/``).
+    ``one_seed`` is compiled once (``jax.jit(...).lower(k).compile()``), so an
+    experiment compiles once per shape, whatever the number of seeds; the
+    seeds then run on ``threads`` cores at once, one compiled execution per
+    seed (XLA runs most of these programs on one core; seeds are independent).
+    Each seed's numbers are the same whatever ``threads`` is.
 
     Args:
       one_seed: ``one_seed(key) -> pytree of arrays``, traceable.
       key: PRNG key.
       num_seeds: S >= 1.
+      threads: seeds run at once (None: ``cpu_threads()``).
 
     Returns:
       The pytree of ``one_seed`` with a leading axis S, as numpy arrays.
     """
     keys = jax.random.split(key, num_seeds)
-    return jax.tree.map(np.asarray, jax.jit(lambda ks: jax.lax.map(one_seed, ks))(keys))
+    run = jax.jit(one_seed).lower(keys[0]).compile()
+    threads = min(num_seeds, threads or cpu_threads())
+
+    def one(k):
+        return jax.tree.map(np.asarray, run(k))
+
+    if threads == 1:
+        outs = [one(k) for k in keys]
+    else:
+        with ThreadPoolExecutor(threads, thread_name_prefix="over_seeds") as pool:
+            outs = list(pool.map(one, keys))
+    return jax.tree.map(lambda *xs: np.stack(xs), *outs)
+
+
+def cpu_threads() -> int:
+    """Seeds ``over_seeds`` runs at once: ``$NTKBOOK_THREADS``, else the usable cores."""
+    value = os.environ.get("NTKBOOK_THREADS")
+    if value:
+        return check_int("NTKBOOK_THREADS", int(value) if value.isdigit() else value, minimum=1)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def point_keys(key, num_points: int):
@@ -152,11 +173,48 @@ def write_results(path: str | None, results: dict) -> None:
     Path(path).write_text(json.dumps(to_jsonable(results), indent=2, sort_keys=True))
 
 
-def progress(iterable, **kwargs):
+def progress(iterable=None, **kwargs):
     """``tqdm`` progress bar, silent when ``NTKBOOK_NO_PROGRESS`` is set (book builds)."""
     from tqdm.auto import tqdm
 
     return tqdm(iterable, disable=bool(os.environ.get("NTKBOOK_NO_PROGRESS")), **kwargs)
+
+
+def parallel_map(fn, items, *, desc: str | None = None, threads: int | None = None,
+                 cost=None) -> list:
+    """``[fn(item) for item in items]``, ``threads`` items at a time, with a progress bar.
+
+    For the independent settings of an experiment (its widths, say): XLA
+    compiles and runs most of our programs on one core, so two settings at once
+    use both cores of a laptop. Each result is the same as in a plain loop.
+
+    Args:
+      fn: ``fn(item) -> result``; it may call ``over_seeds``.
+      items: the settings, in order.
+      desc: progress-bar label.
+      threads: items at once (None: ``cpu_threads()``).
+      cost: optional ``cost(item) -> number``: costlier items start first, so
+        that the largest width does not start last and run alone.
+
+    Returns:
+      The results, in the order of ``items``.
+    """
+    items = list(items)
+    order = sorted(range(len(items)), key=lambda i: -cost(items[i])) if cost else range(len(items))
+    threads = min(len(items), threads or cpu_threads()) or 1
+    with progress(total=len(items), desc=desc) as bar:
+        if threads == 1:
+            return [_tick(bar, fn(item)) for item in items]
+        with ThreadPoolExecutor(threads, thread_name_prefix="parallel_map") as pool:
+            futures = {i: pool.submit(fn, items[i]) for i in order}
+            for _ in as_completed(futures.values()):
+                bar.update()
+            return [futures[i].result() for i in range(len(items))]
+
+
+def _tick(bar, result):
+    bar.update()
+    return result
 
 
 def glue(name: str, value, display: bool = False):

@@ -2,6 +2,7 @@
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -141,3 +142,69 @@ def test_over_seeds_is_a_loop_over_split_keys():
     assert out["a"].shape == (4, 2) and isinstance(out["a"], np.ndarray)
     for i, k in enumerate(keys):
         np.testing.assert_array_equal(out["a"][i], jax.random.normal(k, (2,)))
+
+
+def test_over_seeds_gives_the_same_numbers_on_any_number_of_threads():
+    x = jax.random.normal(jax.random.PRNGKey(0), (32, 64))
+
+    def one_seed(k):          # a matmul and a reduction: the kind of program that
+        w = jax.random.normal(k, (64, 64))      # could round differently if it did
+        return jnp.tanh(x @ w).sum(axis=0)
+
+    key = jax.random.PRNGKey(5)
+    serial = nb.over_seeds(one_seed, key, 5, threads=1)
+    for threads in (2, 3, 5):
+        np.testing.assert_array_equal(nb.over_seeds(one_seed, key, 5, threads=threads), serial)
+
+
+def test_over_seeds_compiles_once_for_all_seeds():
+    traces = []
+
+    def one_seed(k):
+        traces.append(1)
+        return jax.random.normal(k, (3,))
+
+    nb.over_seeds(one_seed, jax.random.PRNGKey(0), 6, threads=2)
+    assert len(traces) == 1
+
+
+def test_parallel_map_keeps_the_order_and_starts_the_costliest_first():
+    import threading
+
+    started, lock = [], threading.Lock()
+
+    def fn(item):
+        with lock:
+            started.append(item)
+        return item * item
+
+    items = [1, 5, 2, 4, 3]
+    assert nb.parallel_map(fn, items, threads=1) == [1, 25, 4, 16, 9]
+    assert started == items
+    started.clear()
+    assert nb.parallel_map(fn, items, threads=2, cost=lambda item: item) == [1, 25, 4, 16, 9]
+    assert sorted(started) == sorted(items) and 5 in started[:2]   # two threads start at once
+
+
+def test_parallel_map_raises_the_error_of_an_item():
+    def fn(item):
+        if item == 2:
+            raise ValueError("item 2")
+        return item
+
+    with pytest.raises(ValueError, match="item 2"):
+        nb.parallel_map(fn, [1, 2, 3], threads=2)
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_ntkbook_threads_must_be_a_positive_int(monkeypatch, value):
+    monkeypatch.setenv("NTKBOOK_THREADS", value)
+    with pytest.raises(ValueError, match="NTKBOOK_THREADS"):
+        nb.cpu_threads()
+
+
+def test_ntkbook_threads_sets_the_threads(monkeypatch):
+    monkeypatch.setenv("NTKBOOK_THREADS", "3")
+    assert nb.cpu_threads() == 3
+    monkeypatch.delenv("NTKBOOK_THREADS")
+    assert nb.cpu_threads() >= 1

@@ -7,8 +7,10 @@ in its ``notebooks/``, and Jupyter Book runs there with execution off and
 ``-W -n --keep-going`` (the flags of ``make book``). ``tests/test_browser.py``
 opens the same build in headless Chromium.
 
-``build_quick_book()`` is shared with the browser test (imported from here,
-so both see one build per session).
+The build is a background job (``conftest.background``): it starts when
+collection ends, waits for the quick runs and builds while the unit tests
+run. ``build_quick_book()`` returns it to this module and to the browser test
+(imported from here, so both see one build per session).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import yaml
 
-from conftest import QUICK_DIR, ROOT, run_quick
+from conftest import QUICK_DIR, ROOT, background, background_result, run_quick
 
 BUILD_ROOT = QUICK_DIR / "book"
 HTML_DIR = BUILD_ROOT / "_build" / "html"
@@ -86,8 +88,6 @@ class BookBuild:
     chapter_failures: list   # chapters that failed in quick mode
 
 
-_BUILD: list = []
-
 _WARNING_RE = re.compile(r"(WARNING|ERROR|CRITICAL|SEVERE):")
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -128,7 +128,7 @@ def _prepare_sources() -> list[str]:
         executed = QUICK_DIR / "notebooks" / f"{chapter}.ipynb"
         try:
             run_quick(chapter)      # cached: the chapter tests may have run it already
-        except Exception as exc:    # noqa: BLE001 -- reported by test_book_builds_without_warnings
+        except (Exception, pytest.fail.Exception) as exc:  # noqa: BLE001 -- reported by test_book_builds_without_warnings
             detail = _ANSI_RE.sub("", str(exc)).strip()
             failures.append(f"chapter {chapter} failed in quick mode "
                             f"({type(exc).__name__}):\n...{detail[-1500:]}")
@@ -141,38 +141,44 @@ def _prepare_sources() -> list[str]:
     return failures
 
 
-def build_quick_book() -> BookBuild:
-    """Build the book from quick-mode notebooks (once per session) and return the result.
+@background("book", fixtures=("book", "pages"))
+def _build_book() -> BookBuild | str:
+    """Build the book from the quick-mode notebooks, in a thread started when
+    collection ends (conftest.background): it waits for the quick runs, then
+    runs Jupyter Book while the other tests go on.
 
-    A failure to set up the build (MathJax missing, a toc entry without a
-    source) is remembered too, so every test that needs the book fails at once
-    with the same message. A chapter failing in quick mode does not stop the
-    build: test_book_builds_without_warnings reports it.
+    Returns the build, or the reason it could not be set up (MathJax missing,
+    a toc entry without a source), which every test that needs the book then
+    fails with. A chapter failing in quick mode does not stop the build:
+    test_book_builds_without_warnings reports it.
     """
-    if not _BUILD:
-        try:
-            if not MATHJAX.exists():
-                raise RuntimeError(f"{MATHJAX.relative_to(ROOT)} is missing: run `make mathjax` "
-                                   "(`make test` and `make book` do it)")
-            failures = _prepare_sources()
-        except Exception as exc:    # noqa: BLE001
-            _BUILD.append(str(exc))
-        else:
-            jupyter_book = Path(sys.executable).parent / "jupyter-book"
-            env = {**os.environ, "NTKBOOK_NO_PROGRESS": "1", "PYTHONHASHSEED": "0"}
-            proc = subprocess.run(
-                [str(jupyter_book), "build", str(BUILD_ROOT), "--builder", "html",
-                 "-W", "-n", "--keep-going"],
-                cwd=BUILD_ROOT, env=env, capture_output=True, text=True, timeout=1800)
-            log = _ANSI_RE.sub("", proc.stdout + proc.stderr)
-            (QUICK_DIR / "book-build.log").write_text(log)
-            warnings = [line for line in log.splitlines() if _WARNING_RE.search(line)]
-            _BUILD.append(BookBuild(HTML_DIR, proc.returncode, warnings, log, failures))
-    if isinstance(_BUILD[0], str):
-        pytest.fail(_BUILD[0], pytrace=False)
-    if not (_BUILD[0].html / "index.html").exists():
-        pytest.fail("the book did not build:\n" + _BUILD[0].log[-3000:], pytrace=False)
-    return _BUILD[0]
+    try:
+        if not MATHJAX.exists():
+            raise RuntimeError(f"{MATHJAX.relative_to(ROOT)} is missing: run `make mathjax` "
+                               "(`make test` and `make book` do it)")
+        failures = _prepare_sources()
+    except Exception as exc:    # noqa: BLE001
+        return str(exc)
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    env = {**os.environ, "NTKBOOK_NO_PROGRESS": "1", "PYTHONHASHSEED": "0"}
+    proc = subprocess.run(
+        [str(jupyter_book), "build", str(BUILD_ROOT), "--builder", "html",
+         "-W", "-n", "--keep-going"],
+        cwd=BUILD_ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    log = _ANSI_RE.sub("", proc.stdout + proc.stderr)
+    (QUICK_DIR / "book-build.log").write_text(log)
+    warnings = [line for line in log.splitlines() if _WARNING_RE.search(line)]
+    return BookBuild(HTML_DIR, proc.returncode, warnings, log, failures)
+
+
+def build_quick_book() -> BookBuild:
+    """The quick build of the book (once per session; see ``_build_book``)."""
+    build = background_result("book")
+    if isinstance(build, str):
+        pytest.fail(build, pytrace=False)
+    if not (build.html / "index.html").exists():
+        pytest.fail("the book did not build:\n" + build.log[-3000:], pytrace=False)
+    return build
 
 
 @pytest.fixture(scope="module")

@@ -8,27 +8,34 @@ glue placeholder, no traceback, error output or progress bar, and no
 JavaScript error. One screenshot per chapter goes to ``_build/screenshots/``
 (full page, light mode) plus one of its first screen in dark mode.
 
+The pages are opened by a background job (``conftest.background``) as soon as
+the book is built, each once (chapters a second time, dark), while the unit
+tests run; the tests here check its report.
+
 Chromium: ``make test`` installs Debian's ``chromium`` when /usr/bin/chromium
 is missing (Playwright's own browser download is not reachable).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import re
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, background, background_result
 from test_book import build_quick_book, toc_chapters, toc_files
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "_build" / "screenshots"
+HOME = "book/intro"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 RAW_TEX = re.compile(r"\$[^$\n]{1,200}\$|\\(frac|sum|mathbb|mathrm|left|right|begin|end|nabla|"
@@ -77,31 +84,84 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def site():
-    """Base URL of the built book, served on a loopback port for this module."""
-    build = build_quick_book()
-    handler = functools.partial(_QuietHandler, directory=str(build.html))
+@contextlib.contextmanager
+def serve(folder: Path):
+    """Base URL of ``folder`` served on a loopback port while the block runs."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@dataclass
+class PageCheck:
+    facts: dict            # _PAGE_FACTS_JS of the page (empty if it did not open)
+    problems: list         # reader-visible problems: JS errors, requests off the machine, ...
+    claims_rows: int = 0   # rows of the home page's claims table
+    claims_pasted: list = field(default_factory=list)   # its glued numbers as shown
+
+
+@background("browser_pages", fixtures=("pages",))
+def _check_pages() -> dict:
+    """Every toc page of the quick build opened once in headless Chromium (and each
+    chapter page a second time in dark mode for its screenshot), in a thread that
+    starts when collection ends and waits for the build: ``{docname: PageCheck}``.
+
+    A page that cannot be opened is a problem of that page, not a lost report.
+    """
+    if not CHROMIUM.exists():
+        raise RuntimeError("/usr/bin/chromium is missing: run `make browser-deps` "
+                           "(apt-get install chromium; `make test` does it)")
+    from playwright.sync_api import sync_playwright
+
+    build = build_quick_book()
+    chapters = set(toc_chapters())
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    report = {}
+    with serve(build.html) as site, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        for docname in toc_files():
+            chapter = docname.removeprefix("notebooks/") if docname.startswith("notebooks/") else None
+            try:
+                report[docname] = _check_one(browser, site, docname,
+                                             chapter if chapter in chapters else None)
+            except Exception as exc:  # noqa: BLE001 -- reported by the test of this page
+                report[docname] = PageCheck({}, [f"could not be checked: {type(exc).__name__}: {exc}"])
+        browser.close()
+    return report
+
+
+def _check_one(browser, site: str, docname: str, chapter: str | None) -> PageCheck:
+    page, context, problems = open_page(browser, f"{site}/{docname}.html")
+    facts, page_problems = check_page(page, docname)
+    check = PageCheck(facts, problems + page_problems)
+    if docname == HOME:
+        page.screenshot(path=str(SCREENSHOTS / "intro.png"), full_page=True)
+        check.claims_rows = page.locator("table.ntkbook-claims tbody tr").count()
+        check.claims_pasted = page.locator("table.ntkbook-claims .pasted-text").all_inner_texts()
+    if chapter:
+        page.screenshot(path=str(SCREENSHOTS / f"{chapter}.png"), full_page=True)
+    context.close()
+    if chapter:     # what a reader whose system is in dark mode sees first
+        dark, dark_context, _ = open_page(browser, f"{site}/{docname}.html", dark=True)
+        first_figure = dark.locator(".cell_output img").first
+        if first_figure.count():
+            first_figure.scroll_into_view_if_needed()
+        dark.screenshot(path=str(SCREENSHOTS / f"{chapter}.dark.png"))
+        dark_context.close()
+    return check
 
 
 @pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("/usr/bin/chromium is missing: run `make browser-deps` "
-                    "(apt-get install chromium; `make test` does it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+def pages() -> dict:
+    """``{docname: PageCheck}`` of every toc page (see ``_check_pages``)."""
+    return background_result("browser_pages")
 
 
 def open_page(browser, url: str, *, dark: bool = False):
@@ -158,51 +218,35 @@ def check_page(page, docname: str) -> tuple[dict, list]:
     return facts, problems
 
 
-def test_every_page_renders_offline_with_typeset_maths(site, browser):
+def test_every_page_renders_offline_with_typeset_maths(pages):
     """Every page in the toc: no JS error, no request off the machine, maths typeset."""
+    assert set(pages) == set(toc_files())
     report = []
-    for docname in toc_files():
-        page, context, problems = open_page(browser, f"{site}/{docname}.html")
-        facts, page_problems = check_page(page, docname)
-        context.close()
-        report += [f"{docname}: {p}" for p in problems + page_problems]
-        if not facts["title"]:
+    for docname, check in pages.items():
+        report += [f"{docname}: {p}" for p in check.problems]
+        if not check.facts.get("title"):
             report.append(f"{docname}: no title")
     assert not report, "\n".join(report)
 
 
 @pytest.mark.parametrize("chapter", toc_chapters())
-def test_chapter_page_shows_figures_and_maths(site, browser, chapter):
-    """A chapter page shows its figures and typeset maths; screenshots are saved."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page, context, problems = open_page(browser, f"{site}/notebooks/{chapter}.html")
-    facts, page_problems = check_page(page, f"notebooks/{chapter}")
-    page.screenshot(path=str(SCREENSHOTS / f"{chapter}.png"), full_page=True)
-    context.close()
-    dark, dark_context, _ = open_page(browser, f"{site}/notebooks/{chapter}.html", dark=True)
-    first_figure = dark.locator(".cell_output img").first
-    if first_figure.count():
-        first_figure.scroll_into_view_if_needed()
-    dark.screenshot(path=str(SCREENSHOTS / f"{chapter}.dark.png"))
-    dark_context.close()
-
-    assert not problems + page_problems, "\n".join(problems + page_problems)
-    if facts["codeCells"]:     # a written chapter (a placeholder has no code)
-        assert facts["outputImages"] >= 1, f"{chapter} shows no figure"
-        assert facts["mjx"] >= 1, f"{chapter} has no typeset maths"
-        assert facts["copyButtons"] >= 1, f"{chapter} has no copy buttons on its code"
+def test_chapter_page_shows_figures_and_maths(pages, chapter):
+    """A chapter page shows its figures and typeset maths; its screenshots were saved."""
+    check = pages[f"notebooks/{chapter}"]
+    assert not check.problems, "\n".join(check.problems)
+    assert (SCREENSHOTS / f"{chapter}.png").exists() and (SCREENSHOTS / f"{chapter}.dark.png").exists()
+    if check.facts["codeCells"]:     # a written chapter (a placeholder has no code)
+        assert check.facts["outputImages"] >= 1, f"{chapter} shows no figure"
+        assert check.facts["mjx"] >= 1, f"{chapter} has no typeset maths"
+        assert check.facts["copyButtons"] >= 1, f"{chapter} has no copy buttons on its code"
 
 
-def test_home_page_claims_table_is_filled(site, browser):
+def test_home_page_claims_table_is_filled(pages):
     """The home page's claims table shows every glued number, one row per chapter."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page, context, problems = open_page(browser, f"{site}/book/intro.html")
-    page.screenshot(path=str(SCREENSHOTS / "intro.png"), full_page=True)
-    num_rows = page.locator("table.ntkbook-claims tbody tr").count()
-    pasted = page.locator("table.ntkbook-claims .pasted-text").all_inner_texts()
-    context.close()
-    assert not problems, "\n".join(problems)
-    assert num_rows == len(toc_chapters())
+    check = pages[HOME]
+    assert not check.problems, "\n".join(check.problems)
+    assert check.claims_rows == len(toc_chapters())
+    pasted = check.claims_pasted
     num_glued = (ROOT / "book" / "intro.md").read_text().count("{glue:text}")
     assert len(pasted) == num_glued, f"{num_glued} glued numbers expected, shown: {pasted}"
     assert all(re.fullmatch(r"[-+]?[0-9.]+(e[-+]?[0-9]+)?", v.strip()) for v in pasted), pasted

@@ -128,17 +128,30 @@ def over_seeds(one_seed, key, num_seeds: int, *, threads: int | None = None):
     """
     keys = jax.random.split(key, num_seeds)
     run = jax.jit(one_seed).lower(keys[0]).compile()
-    threads = min(num_seeds, threads or cpu_threads())
-
-    def one(k):
-        return jax.tree.map(np.asarray, run(k))
-
-    if threads == 1:
-        outs = [one(k) for k in keys]
-    else:
-        with ThreadPoolExecutor(threads, thread_name_prefix="over_seeds") as pool:
-            outs = list(pool.map(one, keys))
+    outs = _thread_map(lambda k: jax.tree.map(np.asarray, run(k)), list(keys), threads)
     return jax.tree.map(lambda *xs: np.stack(xs), *outs)
+
+
+def _thread_map(fn, items: list, threads: int | None, *, order=None, done=None) -> list:
+    """``[fn(item) for item in items]`` on ``threads`` threads (None: ``cpu_threads()``).
+
+    ``order``: the item indices in the order to start them (default: in order);
+    ``done()`` is called as each item finishes. One thread: a plain loop, in order.
+    """
+    threads = min(len(items), threads or cpu_threads())
+    if threads <= 1:
+        results = []
+        for item in items:
+            results.append(fn(item))
+            if done:
+                done()
+        return results
+    with ThreadPoolExecutor(threads, thread_name_prefix="ntkbook") as pool:
+        futures = {i: pool.submit(fn, items[i]) for i in (order or range(len(items)))}
+        for _ in as_completed(futures.values()):
+            if done:
+                done()
+        return [futures[i].result() for i in range(len(items))]
 
 
 def cpu_threads() -> int:
@@ -200,21 +213,9 @@ def parallel_map(fn, items, *, desc: str | None = None, threads: int | None = No
       The results, in the order of ``items``.
     """
     items = list(items)
-    order = sorted(range(len(items)), key=lambda i: -cost(items[i])) if cost else range(len(items))
-    threads = min(len(items), threads or cpu_threads()) or 1
+    order = sorted(range(len(items)), key=lambda i: -cost(items[i])) if cost else None
     with progress(total=len(items), desc=desc) as bar:
-        if threads == 1:
-            return [_tick(bar, fn(item)) for item in items]
-        with ThreadPoolExecutor(threads, thread_name_prefix="parallel_map") as pool:
-            futures = {i: pool.submit(fn, items[i]) for i in order}
-            for _ in as_completed(futures.values()):
-                bar.update()
-            return [futures[i].result() for i in range(len(items))]
-
-
-def _tick(bar, result):
-    bar.update()
-    return result
+        return _thread_map(fn, items, threads, order=order, done=bar.update)
 
 
 def glue(name: str, value, display: bool = False):

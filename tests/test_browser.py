@@ -127,7 +127,7 @@ def _check_pages() -> dict:
     with serve(build.html) as site, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         for docname in toc_files():
-            chapter = docname.removeprefix("notebooks/") if docname.startswith("notebooks/") else None
+            chapter = docname.removeprefix("notebooks/")
             try:
                 report[docname] = _check_one(browser, site, docname,
                                              chapter if chapter in chapters else None)
